@@ -1,0 +1,149 @@
+"""What every command shares: integer parsing, the one-line error, JSON, progress, atomic files.
+
+Bad input is a UsageError: the CLI prints one line on stderr and exits 2, before any
+work starts and without leaving a partial output file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterator
+
+from .spi import INDEX_SPACE
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the work ran but could not be verified
+EXIT_USAGE = 2  # bad input: nothing was done
+
+
+class UsageError(Exception):
+    """Bad input from the user: one line on stderr, exit status 2."""
+
+
+def parse_int(text: str | int, name: str, lo: int = 0, hi: int = INDEX_SPACE - 1) -> int:
+    """An integer from decimal, 0x-hex or 1e9-style text, checked against [lo, hi].
+
+    "2.5e9" is accepted because it is an integer; "1.5" and "1e-3" are not.
+    """
+    if isinstance(text, bool):
+        raise UsageError(f"{name}: expected an integer, got {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        s = str(text).strip().replace("_", "")
+        try:
+            if s.lower().startswith(("0x", "-0x", "+0x")):
+                value = int(s, 16)
+            else:
+                d = Decimal(s)
+                if not d.is_finite() or d != d.to_integral_value():
+                    raise UsageError(f"{name}: {text!r} is not an integer")
+                value = int(d)
+        except (ValueError, InvalidOperation):
+            raise UsageError(f"{name}: {text!r} is not an integer (decimal, 0x-hex or 1e9 form)") from None
+    if not lo <= value <= hi:
+        raise UsageError(f"{name}: {value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(dump_json(obj))
+    sys.stdout.flush()
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write a whole file or nothing: a temporary file in the same folder, then rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json_file(path: str, what: str = "file") -> Any:
+    """Load JSON, turning every way it can fail into one clear UsageError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise UsageError(f"{what} {path}: cannot read ({e.__class__.__name__})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{what} {path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def show_progress(as_json: bool = False) -> bool:
+    """Progress bars only for a person: on a terminal, and never with --json."""
+    return not as_json and sys.stderr.isatty()
+
+
+class _NoProgress:
+    def advance(self, n: int) -> None:  # noqa: D401 - same shape as the rich one
+        pass
+
+    def update_total(self, total: int) -> None:
+        pass
+
+
+class _RichProgress:
+    def __init__(self, progress, task):
+        self._p, self._t = progress, task
+
+    def advance(self, n: int) -> None:
+        self._p.advance(self._t, n)
+
+    def update_total(self, total: int) -> None:
+        self._p.update(self._t, total=total)
+
+
+@contextlib.contextmanager
+def progress(total: int, description: str, enabled: bool, unit: str = "colours") -> Iterator[Any]:
+    """A progress bar (done, rate, ETA) on stderr when enabled; a no-op otherwise."""
+    if not enabled:
+        yield _NoProgress()
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                               TextColumn, TimeRemainingColumn)
+
+    class _Rate(TextColumn):
+        def render(self, task):  # colours per second, in G/s once it gets there
+            speed = task.finished_speed or task.speed or 0.0
+            return super().render(task).__class__(f"{human_rate(speed)} {unit}/s")
+
+    cols = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+            MofNCompleteColumn(), _Rate(""), TimeRemainingColumn()]
+    with Progress(*cols, console=Console(stderr=True), transient=False) as p:
+        yield _RichProgress(p, p.add_task(description, total=total))
+
+
+def human_rate(x: float) -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= div:
+            return f"{x / div:.2f}{suffix}"
+    return f"{x:.0f}"
+
+
+def human_count(n: int) -> str:
+    return human_rate(float(n)) if n >= 1000 else str(n)
