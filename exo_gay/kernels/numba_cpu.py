@@ -2,8 +2,8 @@
 
 One call reduces one contiguous piece on one core and releases the GIL (nogil), so the
 runner gets all cores from plain Python threads.  LLVM vectorises the loop (AVX-512 where
-the CPU has it); measured against a plain gcc -O3 -march=native -fopenmp loop in
-benchmarks/bench_vs_c.py.  cache=True keeps the compiled code beside the module, so a
+the CPU has it); measured side by side with a plain gcc -O3 -march=native -fopenmp loop by
+`exo-gay bench`.  cache=True keeps the compiled code beside the module, so a
 fresh process loads it instead of compiling.
 """
 

@@ -1,0 +1,18 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """Run `python -m exo_gay ARGS` as a user would, in a real process."""
+    return subprocess.run([sys.executable, "-m", "exo_gay", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=kw.pop("cwd", ROOT), **kw)
+
+
+@pytest.fixture
+def cli():
+    return run_cli

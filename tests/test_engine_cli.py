@@ -1,0 +1,91 @@
+"""The engine's commands, run as a user runs them: real processes, real output."""
+
+import json
+
+import pytest
+
+from exo_gay import gayhy, spi
+
+
+def test_fingerprint_json_matches_reference(cli):
+    r = cli("fingerprint", "--seed", "0x6761795f636f6c6f", "--start", "18446744073709550616", "--count", "1e3", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    want = spi.xor_range(spi.GAY_SEED, spi.INDEX_SPACE - 1000, 1000)
+    assert out["xor"] == spi.hex64(want)
+    assert out["seed"] == spi.GAY_SEED and out["count"] == 1000 and out["algorithm"] == "canonical"
+    for key in ("start", "seconds", "colors_per_second", "backend", "threads"):
+        assert key in out
+    assert r.stderr == ""  # --json: no progress bar
+
+
+def test_fingerprint_turbo32_carries_gayhy_fp(cli):
+    r = cli("fingerprint", "--seed", "7202985", "--count", "5000", "--algorithm", "gayhy-turbo32", "--threads", "2", "--json")
+    out = json.loads(r.stdout)
+    xor = gayhy.turbo32_xor(7202985, 0, 5000)
+    assert out["xor"] == spi.hex64(xor)
+    assert out["gayhy_fp"] == f"0x{7202985 ^ xor:08x}"
+
+
+def test_fingerprint_plain_output(cli):
+    r = cli("fingerprint", "--seed", "1", "--count", "100")
+    assert r.returncode == 0
+    assert f"xor={spi.hex64(spi.xor_range(1, 0, 100))}" in r.stdout
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--seed", "-1", "--count", "10"], "--seed"),
+    (["--seed", "18446744073709551616", "--count", "10"], "out of range"),
+    (["--seed", "1", "--count", "1.5"], "not an integer"),
+    (["--seed", "1", "--count", "ten"], "not an integer"),
+    (["--seed", "1", "--count", "0"], "--count"),
+    (["--seed", "1", "--start", "0xffffffffffffffff", "--count", "2"], "past the end"),
+    (["--seed", "1", "--count", "10", "--algorithm", "gayhy-turbo32", "--start", "4294967295"], "2**32"),
+    (["--seed", "1", "--count", "10", "--threads", "0"], "--threads"),
+    (["--seed", "1", "--count", "10", "--backend", "quantum"], "unknown backend"),
+    (["--seed", "1"], "--count"),
+])
+def test_bad_input_is_one_line_and_exit_2(cli, args, fragment):
+    r = cli("fingerprint", *args)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0]
+
+
+def test_gayhy_prints_the_published_values(cli):
+    r = cli("gayhy", "--seed", "7202985")
+    assert r.returncode == 0, r.stderr
+    assert "fp=0xab11046c" in r.stdout
+    assert "Triadic XOR: 0x4815e08adab9dcfe" in r.stdout
+    j = json.loads(cli("gayhy", "--json").stdout)
+    assert j["fp"] == "0xab11046c" and j["triadic_xor"] == "0x4815e08adab9dcfe"
+
+
+def test_colors(cli):
+    r = cli("colors", "--seed", "0", "--count", "3", "--swatch", "never")
+    lines = r.stdout.splitlines()
+    assert [ln.split()[1] for ln in lines] == [spi.hex64(spi.color_at(0, i)) for i in range(3)]
+    r = cli("colors", "--seed", "0", "--start", "1", "--count", "1", "--swatch", "always")
+    c = spi.color_at(0, 1)
+    assert f"\x1b[48;2;{(c >> 16) & 255};{(c >> 8) & 255};{c & 255}m" in r.stdout
+    j = json.loads(cli("colors", "--seed", "5", "--count", "2", "--json").stdout)
+    assert j[1] == {"index": 1, "color": spi.hex64(spi.color_at(5, 1)), "rgb": list(spi.rgb(spi.color_at(5, 1)))}
+
+
+def test_bench_json_reports_rows_and_targets(cli):
+    r = cli("bench", "--seconds", "0.05", "--threads", "1,2", "--no-games", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    rows = [x for x in rep["rows"] if x.get("backend") == "numba-cpu"]
+    assert {(x["what"], x["threads"]) for x in rows} >= {("canonical", 1), ("canonical", 2), ("gayhy-turbo32", 1)}
+    assert all(x["colors_per_second"] > 0 for x in rows)
+    assert "first call in a fresh process < 3 s" in rep["targets"]
+    c_rows = [x for x in rep["rows"] if x.get("backend") == "plain C"]
+    assert all(x["xor_matches_ours"] for x in c_rows)  # the C loop is an independent check too
+
+
+def test_help_lists_commands(cli):
+    r = cli("--help")
+    for cmd in ("fingerprint", "colors", "gayhy", "bench"):
+        assert cmd in r.stdout
