@@ -1,0 +1,149 @@
+"""Fast kernels for the colour games (exo_gay/games.py), compiled by numba.
+
+Same standard as the fingerprint kernel (numba_cpu.py): one call scans one contiguous piece
+on one core, folds in registers (no arrays of colours), releases the GIL, and caches its
+compiled code beside the module.  Every constant and counter is uint64: mixing signed and
+unsigned makes numba promote to float.
+
+An argmin with "ties: smallest index" does not vectorise as written (the index must travel
+with the minimum), so the scan is done in blocks: a vectorised pass finds the block's
+smallest distance, and only a block that beats the best so far is scanned again, with an
+early exit, for the first index that reaches it.  New bests get rare fast (the minimum of n
+draws improves about ln n times), so the second pass costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types, uint64
+from numba.extending import intrinsic
+
+from ..spi import GOLDEN, MIX1, MIX2
+
+_G = np.uint64(GOLDEN)
+_M1 = np.uint64(MIX1)
+_M2 = np.uint64(MIX2)
+_S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
+_ZERO, _ONE = np.uint64(0), np.uint64(1)
+_NONE = np.uint64(65)  # larger than any popcount: "no best yet"
+# Colours per block of the two-pass argmin: long enough for the vector loop to dominate,
+# short enough that rescanning a block that improved the best is cheap.
+_BLOCK = np.uint64(4096)
+
+
+@intrinsic
+def popcount64(typingctx, x):
+    """LLVM's ctpop: one VPOPCNTQ per 8 lanes where the CPU has AVX512-VPOPCNTDQ."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
+        return builder.call(fn, [args[0]])
+
+    return types.uint64(types.uint64), codegen
+
+
+@njit(uint64(uint64), nogil=True, cache=True, inline="always")
+def _mix(x):  # pragma: no cover - compiled
+    z = x + _G
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(types.UniTuple(uint64, 2)(uint64, uint64, uint64), nogil=True, cache=True)
+def furthest_scan(x0, count, target):  # pragma: no cover - compiled
+    """(distance, k) minimising popcount(mix(x0 + k*GOLDEN) ^ target), smallest k on ties.
+
+    x0 = seed + start * GOLDEN; distance 65 means count was 0.
+    """
+    best_d = _NONE
+    best_k = _ZERO
+    b0 = _ZERO
+    while b0 < count:
+        n = min(_BLOCK, count - b0)
+        xb = x0 + b0 * _G
+        m = _NONE
+        for k in range(n):
+            d = popcount64(_mix(xb + np.uint64(k) * _G) ^ target)
+            m = min(m, d)
+        if m < best_d:
+            for k in range(n):
+                if popcount64(_mix(xb + np.uint64(k) * _G) ^ target) == m:
+                    best_k = b0 + np.uint64(k)
+                    break
+            best_d = m
+            if best_d == _ZERO:
+                break  # nothing later can beat 0, and ties go to the smaller index
+        b0 += n
+    return best_d, best_k
+
+
+@njit(types.UniTuple(uint64, 2)(uint64, uint64), nogil=True, cache=True)
+def near_fixed_scan(x0, count):  # pragma: no cover - compiled
+    """(distance, k) minimising popcount(mix(c) ^ c) for c = mix(x0 + k*GOLDEN), smallest k on ties."""
+    best_d = _NONE
+    best_k = _ZERO
+    b0 = _ZERO
+    while b0 < count:
+        n = min(_BLOCK, count - b0)
+        xb = x0 + b0 * _G
+        m = _NONE
+        for k in range(n):
+            c = _mix(xb + np.uint64(k) * _G)
+            m = min(m, popcount64(_mix(c) ^ c))
+        if m < best_d:
+            for k in range(n):
+                c = _mix(xb + np.uint64(k) * _G)
+                if popcount64(_mix(c) ^ c) == m:
+                    best_k = b0 + np.uint64(k)
+                    break
+            best_d = m
+            if best_d == _ZERO:
+                break
+        b0 += n
+    return best_d, best_k
+
+
+@njit(uint64(uint64, uint64), nogil=True, cache=True, inline="always")
+def _step(h, mask):
+    # mask = 2**64 - 1 gives mix itself; a narrower mask gives a small-state map whose rho
+    # shape is short enough to test the cycle finder on (mix's own cycles are ~2**63 long).
+    return _mix(h) & mask
+
+
+@njit(types.UniTuple(uint64, 3)(uint64, uint64, uint64), nogil=True, cache=True)
+def brent_cycle(h0, max_steps, mask):  # pragma: no cover - compiled
+    """Brent's cycle finder on h -> mix(h) & mask from h0, constant memory.
+
+    Returns (found, tail, length): found = 1 when the chain closed within max_steps
+    evaluations of the step (the search for the cycle; locating its tail then costs at most
+    tail + length more), else (0, 0, 0).
+    """
+    power = _ONE
+    lam = _ONE
+    tortoise = h0
+    hare = _step(h0, mask)
+    steps = _ONE
+    while tortoise != hare:
+        if steps >= max_steps:
+            return _ZERO, _ZERO, _ZERO
+        if power == lam:
+            tortoise = hare
+            power *= np.uint64(2)
+            lam = _ZERO
+        hare = _step(hare, mask)
+        lam += _ONE
+        steps += _ONE
+    tortoise = h0
+    hare = h0
+    for _ in range(lam):
+        hare = _step(hare, mask)
+    mu = _ZERO
+    while tortoise != hare:
+        tortoise = _step(tortoise, mask)
+        hare = _step(hare, mask)
+        mu += _ONE
+    return _ONE, mu, lam
