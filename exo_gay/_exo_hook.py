@@ -1,0 +1,45 @@
+"""Startup hook: `EXO_PARTITIONING_STRATEGY=gay python -m exo.main ...` selects the gay strategy.
+
+The package's .pth file imports this module only when that variable is "gay" (so a Python
+started without it never even imports exo_gay).  Imported with the variable set, it puts a
+finder at the head of sys.meta_path that, the moment exo.main (or the fork's exe.main) is
+looked up, installs the plugin and then steps aside: exo's own import machinery loads
+exo.main as usual, and its hard-coded strategy name now names the gay strategy.
+Without the variable this module does nothing at all: exo is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ENV = "EXO_PARTITIONING_STRATEGY"
+VALUE = "gay"
+WATCHED = ("exo.main", "exe.main")
+
+
+def wanted(environ=os.environ) -> bool:
+    return environ.get(ENV, "").strip().lower() == VALUE
+
+
+class ExoMainFinder:
+    """Never finds anything itself; installs the plugin just before exo.main is loaded."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in WATCHED:
+            sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+            from exo_gay import exo_plugin  # imports exo's submodules, never exo.main
+
+            exo_plugin.install(name.split(".", 1)[0])
+        return None
+
+
+def activate() -> bool:
+    """Put the finder in place when the variable asks for it; True if it did."""
+    if not wanted() or any(isinstance(f, ExoMainFinder) for f in sys.meta_path):
+        return False
+    sys.meta_path.insert(0, ExoMainFinder())
+    return True
+
+
+activate()

@@ -1,0 +1,297 @@
+"""The bridge into exo (legacy gRPC layout, or its `exe` fork): the only module that imports exo.
+
+What it does to a running exo process, all of it reversible and all of it opt-in:
+
+* the strategy: exo.main hard-codes ``RingMemoryWeightedPartitioningStrategy()``; the class
+  name is replaced in its defining module before exo.main runs, so exo builds the `gay`
+  strategy instead (``install``).
+* the model: exo's strategy API sees only the topology, so ``Node.get_current_shard`` tells
+  the strategy the model (id, layer count) before it plans.
+* a node the plan leaves out (objective latency drops slow nodes) still takes API requests:
+  ``Node.process_prompt`` forwards the prompt to the first partition instead of failing.
+* the miner: exo's gRPC server registers only NodeService; the miner servicer is added to the
+  same grpc.aio server before it starts, so exo's gRPC port is also the miner's port.
+* the blind spot: where exo reports 0 TFLOPS for a chip it does not know, a short colour
+  measurement gives a figure (``flops_from_colour_rate``); it travels to every peer with the
+  node's capabilities in exo's own CollectTopology, so every node plans with the same numbers.
+
+Importing this module never imports exo; everything exo-specific happens inside functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+ENV_STRATEGY = "EXO_PARTITIONING_STRATEGY"  # "gay" selects the strategy in exo's own command
+ENV_OBJECTIVE = "EXO_GAY_OBJECTIVE"  # the strategy's objective; latency unless set
+ENV_TFLOPS = "EXO_GAY_TFLOPS"  # a declared fp32 figure: skips the measurement
+ENV_MINER = "EXO_GAY_MINER"  # "0" leaves the miner off exo's server
+
+EXO_MODULES = ("exe.main", "exo.main")  # the order `--module` defaults in: the fork first
+DEFAULT_OBJECTIVE = "latency"
+
+# 64-bit integer operations per canonical colour folded into a fingerprint:
+# i*GOLDEN, +seed (2); mix = +GOLDEN, >>30, ^, *MIX1, >>27, ^, *MIX2, >>31, ^ (9); acc ^= c (1).
+OPS_PER_COLOUR = 12
+# exo's table has fp16 = 2 x fp32 and int8 = 4 x fp32 for the chips it lists (Apple M-series):
+# the reported figure keeps those ratios, so whichever field a planner reads ranks nodes alike.
+FP16_PER_FP32 = 2.0
+INT8_PER_FP32 = 4.0
+
+
+# ---------------------------------------------------------------- policy (pure, no exo)
+
+@dataclass(frozen=True)
+class Flops:
+    fp32: float
+    fp16: float
+    int8: float
+
+
+def flops_from_colour_rate(colours_per_second: float) -> Flops:
+    """The figure for a measured colour rate: colours/s x 12 integer ops / 1e12, as "fp32".
+
+    A proxy, and labelled as one: it counts 64-bit integer multiply/shift/xor operations per
+    second (tera-ops), not floating point.  The planner uses the ratio between nodes, and
+    every node that measures runs the same kernel, so the ratio is like for like.
+    """
+    if not colours_per_second > 0 or colours_per_second == float("inf"):
+        raise ValueError(f"colour rate must be positive and finite, got {colours_per_second!r}")
+    fp32 = colours_per_second * OPS_PER_COLOUR / 1e12
+    return Flops(fp32=fp32, fp16=fp32 * FP16_PER_FP32, int8=fp32 * INT8_PER_FP32)
+
+
+def flops_from_declared(text: str) -> Flops:
+    """A figure the operator declares (EXO_GAY_TFLOPS, fp32 TFLOPS), same fp16/int8 ratios."""
+    try:
+        fp32 = float(text)
+    except ValueError:
+        raise ValueError(f"{ENV_TFLOPS}={text!r} is not a number") from None
+    if not fp32 > 0 or fp32 == float("inf"):
+        raise ValueError(f"{ENV_TFLOPS}={text!r} must be a positive finite number")
+    return Flops(fp32=fp32, fp16=fp32 * FP16_PER_FP32, int8=fp32 * INT8_PER_FP32)
+
+
+def exo_knows_chip(flops: Any) -> bool:
+    """exo's table had the chip when any of its figures is non-zero."""
+    return any(float(getattr(flops, f, 0) or 0) > 0 for f in ("fp32", "fp16", "int8"))
+
+
+def is_left_out(partitions: list[Any], node_id: str) -> bool:
+    return all(p.node_id != node_id for p in partitions)
+
+
+def importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package raises, not returns None
+        return False
+
+
+def default_module(is_importable: Callable[[str], bool] = importable) -> str | None:
+    """exe.main when the fork is importable, else exo.main, else None."""
+    return next((m for m in EXO_MODULES if is_importable(m)), None)
+
+
+def package_root(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+# ---------------------------------------------------------------- measurement
+
+def measure_colour_rate(min_seconds: float = 0.2, max_count: int = 1 << 34,
+                        threads: int | None = None, backend: str = "auto") -> tuple[float, str]:
+    """Colours/s of this machine's best backend on all its cores, over >= min_seconds.
+
+    The backend's JIT and self-check happen before the clock starts; the count doubles from
+    2^20 until one run takes min_seconds (bounded by max_count).
+    """
+    from .kernels import get_backend
+    from .runner import reduce_range
+
+    be = get_backend(backend)
+    reduce_range(0, 0, 1 << 16, threads=1, backend=be)  # warm: compile, caches
+    count = 1 << 20
+    while True:
+        t0 = time.perf_counter()
+        reduce_range(0x6761795F636F6C6F, 0, count, threads=threads, backend=be)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_seconds or count >= max_count:
+            return count / max(elapsed, 1e-9), be.name
+        count *= 2
+
+
+# ---------------------------------------------------------------- exo side (lazy imports)
+
+_installed: dict[str, bool] = {}
+
+
+def _exo(root: str, sub: str):
+    return importlib.import_module(f"{root}.{sub}")
+
+
+def make_strategy_class(root: str = "exo") -> type:
+    """An exo PartitioningStrategy subclass that plans with GayShardingStrategy.
+
+    exo constructs it with no arguments; the objective comes from EXO_GAY_OBJECTIVE.
+    """
+    ps = _exo(root, "topology.partitioning_strategy")
+    from .strategies.gay_strategy import GayShardingStrategy
+
+    class GayPartitioningStrategy(ps.PartitioningStrategy):
+        exo_gay = True
+
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("objective", os.environ.get(ENV_OBJECTIVE, DEFAULT_OBJECTIVE))
+            self.planner = GayShardingStrategy(**kwargs)
+            self._model: tuple[str, int] | None = None
+
+        def observe_model(self, model_id: str, n_layers: int) -> None:
+            if self._model != (model_id, n_layers):  # called on every hop: only news goes on
+                self.planner.observe_model(model_id, n_layers)
+                self._model = (model_id, n_layers)
+
+        def partition(self, topology: Any) -> list:
+            # exo's own Partition type, so nothing downstream depends on ours
+            return [ps.Partition(p.node_id, p.start, p.end) for p in self.planner.partition(topology)]
+
+    return GayPartitioningStrategy
+
+
+def _is_ours(strategy: Any) -> bool:
+    return bool(getattr(strategy, "exo_gay", False))
+
+
+def _patch_node(root: str) -> None:
+    node_mod = _exo(root, "orchestration.node")
+    Node = node_mod.Node
+    if getattr(Node, "_exo_gay_patched", False):
+        return
+    original_shard = Node.get_current_shard
+    original_prompt = Node.process_prompt
+
+    def get_current_shard(self, base_shard, index=None):
+        strategy = self.partitioning_strategy
+        if _is_ours(strategy):
+            strategy.observe_model(base_shard.model_id, base_shard.n_layers)
+        return original_shard(self, base_shard, index)
+
+    async def process_prompt(self, base_shard, prompt, request_id=None, inference_state={}):
+        strategy = self.partitioning_strategy
+        if _is_ours(strategy):
+            strategy.observe_model(base_shard.model_id, base_shard.n_layers)
+            if is_left_out(strategy.partition(self.topology), self.id):
+                # exo would raise "No current partition found"; the API node is not in the
+                # pipeline, so hand the prompt to its head. Tokens come back to this node
+                # through exo's broadcast of results to every peer.
+                request_id = request_id or str(uuid.uuid4())
+                await self.forward_prompt(base_shard, prompt, request_id, 0, inference_state)
+                return None
+        return await original_prompt(self, base_shard, prompt, request_id, inference_state)
+
+    Node.get_current_shard = get_current_shard
+    Node.process_prompt = process_prompt
+    Node._exo_gay_patched = True
+
+
+def fill_flops(node: Any, root: str = "exo", log: Callable[[str], None] = print) -> Flops | None:
+    """Replace exo's 0-TFLOPS figure of an unknown chip by a declared or measured one."""
+    caps = node.device_capabilities
+    if exo_knows_chip(caps.flops):
+        return None
+    declared = os.environ.get(ENV_TFLOPS)
+    if declared:
+        flops, how = flops_from_declared(declared), f"declared by {ENV_TFLOPS}"
+    else:
+        rate, backend = measure_colour_rate()
+        flops, how = flops_from_colour_rate(rate), f"measured {rate / 1e9:.3f} G colours/s on {backend}"
+    dc = _exo(root, "topology.device_capabilities")
+    node.device_capabilities = dc.DeviceCapabilities(
+        model=caps.model, chip=caps.chip, memory=caps.memory,
+        flops=dc.DeviceFlops(fp32=flops.fp32, fp16=flops.fp16, int8=flops.int8))
+    log(f"exo-gay: {caps.chip}: exo lists no TFLOPS; {how} -> fp32 {flops.fp32:.4f} TFLOPS (proxy)")
+    return flops
+
+
+def add_miner(server: Any, node_id: str, log: Callable[[str], None] = print) -> bool:
+    """Register the miner servicer on exo's grpc.aio server (before it starts)."""
+    if os.environ.get(ENV_MINER, "1") == "0":
+        return False
+    try:
+        service = importlib.import_module("exo_gay.mesh.service")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("exo_gay.mesh"):
+            log("exo-gay: the miner service (exo_gay.mesh) is not in this build; mining off")
+            return False
+        raise
+    service.add_miner_to_server(server, node_id)
+    log(f"exo-gay: miner service registered on exo's gRPC server of node {node_id}")
+    return True
+
+
+def _patch_server(root: str) -> None:
+    grpc_server = _exo(root, "networking.grpc.grpc_server")
+    stubs = grpc_server.node_service_pb2_grpc
+    if getattr(stubs.add_NodeServiceServicer_to_server, "_exo_gay", False):
+        return
+    original = stubs.add_NodeServiceServicer_to_server
+
+    def add_NodeServiceServicer_to_server(servicer, server):
+        original(servicer, server)
+        node = getattr(servicer, "node", None)
+        if node is None or not _is_ours(getattr(node, "partitioning_strategy", None)):
+            return
+        # Node.start() detected the capabilities just before it started the server, and
+        # collects the topology right after: the one moment to fix the figure and add a service.
+        fill_flops(node, root)
+        add_miner(server, node.id)
+
+    add_NodeServiceServicer_to_server._exo_gay = True
+    stubs.add_NodeServiceServicer_to_server = add_NodeServiceServicer_to_server
+
+
+def install(root: str = "exo") -> type:
+    """Make every exo node built after this call use the gay strategy and carry the miner.
+
+    ``root`` is the package: "exo" (legacy exo) or "exe" (the seed's fork). Idempotent.
+    """
+    strategy_mod = _exo(root, "topology.ring_memory_weighted_partitioning_strategy")
+    if not _installed.get(root):
+        cls = make_strategy_class(root)
+        strategy_mod.RingMemoryWeightedPartitioningStrategy = cls
+        main = sys.modules.get(f"{root}.main")
+        if main is not None and hasattr(main, "RingMemoryWeightedPartitioningStrategy"):
+            main.RingMemoryWeightedPartitioningStrategy = cls  # already imported by name
+        _patch_node(root)
+        _patch_server(root)
+        _installed[root] = True
+    return strategy_mod.RingMemoryWeightedPartitioningStrategy
+
+
+def run_exo(module: str, exo_args: list[str]) -> None:
+    """Run exo's main as __main__ with the strategy swapped, exactly as `python -m module`."""
+    import runpy
+
+    install(package_root(module))
+    sys.argv = [module, *exo_args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def peer_channels(node: Any) -> dict[str, Any]:
+    """The grpc.aio channels of a node's connected peers (GRPCPeerHandle.channel), by node id.
+
+    From inside a node the mining coordinator reuses these instead of opening its own.
+    """
+    out = {}
+    for peer in node.peers:
+        channel = getattr(peer, "channel", None)
+        if channel is not None:
+            out[peer.id()] = channel
+    return out
