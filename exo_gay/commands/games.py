@@ -1,0 +1,253 @@
+"""`exo-gay game furthest|fixed|disguise`: the colour games (exo_gay/games.py) from the shell."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, human_rate,
+                       parse_int, print_json, progress, read_json_file, show_progress)
+from ..spi import INDEX_SPACE, hex64
+
+
+def register(sub) -> None:
+    game = sub.add_parser("game", help="the colour games: furthest, fixed, disguise")
+    gsub = game.add_subparsers(dest="game", metavar="GAME", parser_class=type(game))
+    gsub.required = True
+
+    p = gsub.add_parser("furthest", help='the colour with the fewest bits differing from fnv1a("gay") ^ 0xff..ff')
+    _range_args(p)
+    p.set_defaults(func=cmd_furthest)
+
+    p = gsub.add_parser("fixed", help="near-fixed point (least popcount(mix(c) ^ c)) and a cycle probe from it")
+    _range_args(p)
+    p.add_argument("--depth", default=None,
+                   help="cycle probe: does the chain c, mix(c), ... repeat within DEPTH steps "
+                        "(default 1048576, at most 2**32; Brent, constant memory, <= 3*DEPTH mixes)")
+    p.set_defaults(func=cmd_fixed)
+
+    p = gsub.add_parser("disguise", help="hide a message under a bundle's three polarity fingerprints (a game, not encryption)")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(game))
+    dsub.required = True
+    e = dsub.add_parser("encode", help="write the mask that hides MESSAGE under the bundle's three fingerprints")
+    e.add_argument("--bundle", required=True, help="bundle JSON (seed and ranges with polarity)")
+    e.add_argument("--message", required=True, help="UTF-8 text, at most 4096 bytes")
+    e.add_argument("-o", "--out", default=None, help="mask file to write (default: print it)")
+    _common(e)
+    e.set_defaults(func=cmd_encode)
+    d = dsub.add_parser("decode", help="recover the message from a mask and all three fingerprints")
+    d.add_argument("--mask", required=True, help="mask file written by encode")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bundle", help="bundle JSON: the three fingerprints are computed from it")
+    src.add_argument("--fingerprint", action="append", metavar="P=HEX",
+                     help="one polarity's fingerprint, e.g. 0=0x1234 (or minus=, ergodic=, plus=); give all three")
+    _common(d)
+    d.set_defaults(func=cmd_decode)
+
+
+def _common(p) -> None:
+    p.add_argument("--threads", default=None, help="worker threads (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print JSON, no progress bar")
+
+
+def _range_args(p) -> None:
+    p.add_argument("--seed", required=True, help="64-bit seed (decimal or 0x-hex)")
+    p.add_argument("--start", default="0", help="first index (default 0)")
+    p.add_argument("--count", required=True, help="number of colours (1e9 form accepted)")
+    _common(p)
+
+
+def _threads(args) -> int | None:
+    return None if args.threads is None else parse_int(args.threads, "--threads", lo=1, hi=4096)
+
+
+def _parse_range(args) -> tuple[int, int, int]:
+    seed = parse_int(args.seed, "--seed")
+    start = parse_int(args.start, "--start")
+    count = parse_int(args.count, "--count", lo=1, hi=INDEX_SPACE)
+    if start + count > INDEX_SPACE:
+        raise UsageError(f"--start {start} + --count {count} runs past the end of the index space 2**64")
+    return seed, start, count
+
+
+def swatch(color: int) -> str:
+    """Two cells of the colour's low 24 bits as a 24-bit ANSI background."""
+    r, g, b = (color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF
+    return f"\x1b[48;2;{r};{g};{b}m      \x1b[0m"
+
+
+def _run(spec: str, seed: int, start: int, count: int, args):
+    from ..reductions import get_reduction
+    from ..runner import default_threads, reduce_range
+
+    red = get_reduction(spec)
+    threads = _threads(args) or default_threads()
+    with progress(count, f"game {red.name}", show_progress(args.json)) as bar:
+        t0 = time.perf_counter()
+        value = reduce_range(seed, start, count, reduction=red, threads=threads, on_progress=bar.advance)
+        seconds = time.perf_counter() - t0
+    return red, value, seconds, threads
+
+
+def _winner_fields(value) -> dict:
+    from ..spi import rgb
+
+    d, i, c = value
+    r, g, b = rgb(c)
+    return {"index": i, "color": hex64(c), "distance": d, "rgb": [r, g, b], "hex_rgb": f"#{r:02x}{g:02x}{b:02x}"}
+
+
+def _show_winner(out: dict, label: str) -> None:
+    tty = sys.stdout.isatty()
+    print(f"  index     {out['index']}")
+    print(f"  colour    {out['color']}  rgb({', '.join(map(str, out['rgb']))}) {out['hex_rgb']}"
+          + (f"  {swatch(int(out['color'], 16))}" if tty else ""))
+    print(f"  distance  {out['distance']} of 64 bits differ {label}")
+
+
+def _timing(out: dict, seconds: float, threads: int) -> None:
+    out["seconds"] = round(seconds, 6)
+    out["colors_per_second"] = round(out["count"] / seconds) if seconds > 0 else None
+    out["threads"] = threads
+
+
+def cmd_furthest(args) -> int:
+    from ..games import TARGET
+
+    seed, start, count = _parse_range(args)
+    red, value, seconds, threads = _run("furthest", seed, start, count, args)
+    out = {"game": red.name, "seed": seed, "start": start, "count": count, "target": hex64(TARGET),
+           **_winner_fields(value)}
+    _timing(out, seconds, threads)
+    if args.json:
+        print_json(out)
+        return EXIT_OK
+    print(f'furthest colour from "gay" (target {out["target"]}) in [{start}, {start + count}) of seed {seed:#x}')
+    _show_winner(out, "from the target")
+    print(f"  {count} colours in {seconds:.3f} s = {human_rate(count / max(seconds, 1e-9))} colours/s ({threads} threads)")
+    return EXIT_OK
+
+
+def cmd_fixed(args) -> int:
+    from ..games import MAX_DEPTH, spec_depth
+    from ..spi import mix
+
+    seed, start, count = _parse_range(args)
+    depth = None if args.depth is None else parse_int(args.depth, "--depth", lo=1, hi=MAX_DEPTH)
+    spec = "fixed" if depth is None else f"fixed(depth={depth})"
+    red, value, seconds, threads = _run(spec, seed, start, count, args)
+    depth = spec_depth(red.name)
+    wire = red.to_wire(value)  # runs the cycle probe from the winner
+    out = {"game": red.name, "seed": seed, "start": start, "count": count, **_winner_fields(value),
+           "next": hex64(mix(value[2])), "depth": depth,
+           "cycle": wire["cycle"]}
+    _timing(out, seconds, threads)
+    if args.json:
+        print_json(out)
+        return EXIT_OK
+    print(f"nearest to a fixed point of mix in [{start}, {start + count}) of seed {seed:#x}")
+    _show_winner(out, "between the colour and mix(colour)")
+    print(f"  mix(c)    {out['next']}")
+    cyc = out["cycle"]
+    if cyc is None:
+        print(f"  cycle     none: the chain c, mix(c), ... has no repeat within {depth} steps (as expected)")
+    else:
+        print(f"  cycle     FOUND: tail {cyc['tail']}, length {cyc['length']}")
+    print(f"  {count} colours in {seconds:.3f} s = {human_rate(count / max(seconds, 1e-9))} colours/s ({threads} threads)")
+    return EXIT_OK
+
+
+def _load_bundle(path: str):
+    from ..games import DisguiseError, bundle_polarity_ranges
+
+    try:
+        return bundle_polarity_ranges(read_json_file(path, "bundle"))
+    except DisguiseError as e:
+        raise UsageError(f"bundle {path}: {e}") from None
+
+
+def _bundle_fingerprints(seed, by_p, args) -> tuple[int, int, int]:
+    from ..games import polarity_fingerprints
+
+    total = sum(c for rs in by_p.values() for _, c in rs)
+    with progress(total, "fingerprints", show_progress(args.json)) as bar:
+        return polarity_fingerprints(seed, by_p, threads=_threads(args), on_progress=bar.advance)
+
+
+_POLARITY_NAMES = {"0": 0, "1": 1, "2": 2, "minus": 0, "ergodic": 1, "plus": 2}
+
+
+def _given_fingerprints(items: list[str]) -> tuple[int, int, int]:
+    fps: dict[int, int] = {}
+    for item in items:
+        key, eq, val = item.partition("=")
+        p = _POLARITY_NAMES.get(key.strip().lower())
+        if not eq or p is None:
+            raise UsageError(f"--fingerprint {item!r}: expected P=HEX with P one of 0, 1, 2, minus, ergodic, plus")
+        if p in fps:
+            raise UsageError(f"--fingerprint: polarity {p} given twice")
+        fps[p] = parse_int(val, f"--fingerprint {key}")
+    missing = [str(p) for p in (0, 1, 2) if p not in fps]
+    if missing:
+        raise UsageError(f"--fingerprint: the disguise needs all three polarities; missing {', '.join(missing)}")
+    return fps[0], fps[1], fps[2]
+
+
+def cmd_encode(args) -> int:
+    from ..games import DisguiseError, encode_message, message_words
+
+    _threads(args)  # validate before any work
+    try:
+        message_words(args.message)  # length check before any work
+    except DisguiseError as e:
+        raise UsageError(str(e)) from None
+    seed, by_p = _load_bundle(args.bundle)
+    if args.out is not None:  # refuse an unwritable destination before computing anything
+        folder = os.path.dirname(os.path.abspath(args.out))
+        if not os.path.isdir(folder):
+            raise UsageError(f"cannot write {args.out}: folder {folder} does not exist")
+    fps = _bundle_fingerprints(seed, by_p, args)
+    mask = encode_message(args.message, fps, seed=seed)
+    text = dump_json(mask)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(args.out, text)
+        if args.json:
+            print_json({"mask": args.out, "words": len(mask["words"]), "seed": seed})
+        else:
+            print(f"wrote {args.out}: {len(mask['words'])} words; decode needs all three polarities' "
+                  f"fingerprints (a game, not encryption)")
+    return EXIT_OK
+
+
+def cmd_decode(args) -> int:
+    from ..games import DisguiseError, decode_message, parse_mask
+
+    _threads(args)  # validate before any work
+    mask = read_json_file(args.mask, "mask")
+    try:
+        _, mask_seed = parse_mask(mask)
+    except DisguiseError as e:
+        raise UsageError(f"mask {args.mask}: {e}") from None
+    if args.bundle is not None:
+        seed, by_p = _load_bundle(args.bundle)
+        if mask_seed is not None and mask_seed != seed:
+            raise UsageError(f"mask {args.mask} was made for seed {mask_seed}, bundle {args.bundle} has seed {seed}")
+        fps = _bundle_fingerprints(seed, by_p, args)
+    else:
+        fps = _given_fingerprints(args.fingerprint)
+    try:
+        message = decode_message(mask, fps)
+    except DisguiseError as e:
+        if args.json:
+            print_json({"ok": False, "error": str(e), "fingerprints": [hex64(f) for f in fps]})
+        sys.stderr.write(f"exo-gay game disguise decode: {e}\n")
+        return EXIT_FAILED
+    if args.json:
+        print_json({"ok": True, "message": message, "fingerprints": [hex64(f) for f in fps]})
+    else:
+        sys.stdout.write(message + "\n")
+    return EXIT_OK
+
