@@ -301,7 +301,8 @@ def load_costs(model: str) -> ModelCosts:
     """Costs for a config path, model folder, or locally cached repo id (cached per process)."""
     if model not in _COSTS_CACHE:
         config, path = load_config(model)
-        model_id = model if not Path(model).expanduser().exists() else config.get("_name_or_path", "") or path.parent.name
+        local = Path(model).expanduser()
+        model_id = model if not local.exists() else (local.stem if local.is_file() else local.name)
         _COSTS_CACHE[model] = costs_from_config(config, model_id=model_id or str(path), source=str(path))
     return _COSTS_CACHE[model]
 

@@ -1,0 +1,74 @@
+"""`exo-gay partition`: the plan GayShardingStrategy would make, beside exo's default split."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from ..cliutil import UsageError, atomic_write, parse_int, print_json, read_json_file
+
+
+def register(sub) -> None:
+    p = sub.add_parser("partition", help="plan a model's layers over an exo cluster (and compare with exo's default)")
+    p.add_argument("--model", required=True,
+                   help="config.json, a model folder, or a repo id in the Hugging Face cache / exo's downloads")
+    p.add_argument("--cluster", required=True, help="cluster JSON in exo's manual-discovery format")
+    p.add_argument("--objective", choices=("latency", "throughput"), default="latency",
+                   help="latency: least ms per token for one request; throughput: the fastest slowest stage")
+    p.add_argument("--context", default="4096", help="tokens of KV cache to reserve per node (default 4096)")
+    p.add_argument("--headroom", default="0.25", help="share of each node's memory kept back (default 0.25)")
+    p.add_argument("--hop-ms", default="3", help="assumed ms per hop between stages (default 3)")
+    p.add_argument("--keep-all-nodes", action="store_true",
+                   help="give every node at least one layer, as the exo plugin does (default: idle nodes allowed)")
+    p.add_argument("--json", action="store_true", help="machine-readable plan with every number it used")
+    p.add_argument("--svg", default=None, metavar="FILE", help="draw the ring to FILE")
+    p.set_defaults(func=cmd_partition)
+
+
+def _float(text: str, name: str, lo: float, hi: float) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise UsageError(f"{name}: {text!r} is not a number") from None
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise UsageError(f"{name}: {v} is out of range [{lo}, {hi}]")
+    return v
+
+
+def cmd_partition(args) -> int:
+    context = parse_int(args.context, "--context", 0, 10**8)
+    headroom = _float(args.headroom, "--headroom", 0.0, 0.95)
+    hop_ms = _float(args.hop_ms, "--hop-ms", 0.0, 1e4)
+    cluster = read_json_file(args.cluster, "cluster file")
+
+    from ..strategies.cluster import ClusterError, nodes_from_manual_config, ring_order
+    from ..strategies.model_costs import ModelNotFound, load_costs
+    from ..strategies.planner import PlanInfeasible, solve
+    from ..strategies.plan import make_problem
+    from ..strategies.report import build_report, render_text
+
+    try:
+        ring = ring_order(nodes_from_manual_config(cluster, headroom))
+    except ClusterError as e:
+        raise UsageError(str(e)) from None
+    try:
+        costs = load_costs(args.model)
+    except ModelNotFound as e:
+        raise UsageError(str(e)) from None
+    problem = make_problem(costs, ring, context, hop_ms)
+    try:
+        plan = solve(problem, args.objective, require_all=args.keep_all_nodes and len(ring) <= costs.n_layers)
+    except PlanInfeasible as e:
+        raise UsageError(f"{costs.model_id} on {args.cluster} with {context} tokens of context: {e}") from None
+    report = build_report(costs, ring, problem, plan, context, headroom)
+    if args.svg:
+        from ..strategies.svg import ring_svg
+
+        rows = [(n.node_id, n.polarity, s, e) for n, (s, e) in zip(ring, plan.segments)]
+        title = f"{costs.model_id}: {args.objective} {plan.value:.1f} ms"
+        atomic_write(args.svg, ring_svg(title, rows, costs.n_layers))
+    if args.json:
+        print_json(report)
+    else:
+        sys.stdout.write(render_text(report))
+    return 0
