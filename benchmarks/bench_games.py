@@ -1,0 +1,71 @@
+"""Colours/s of the colour games' fast paths, through the runner, at 1 and 2 threads.
+
+    .venv/bin/python benchmarks/bench_games.py [--count 2**31] [--threads 1,2]
+
+Each figure is the best of three runs of runner.reduce_range over `count` colours (after a
+warm-up run, so compilation and the known-answer self-check are not in it), checked for
+agreement with a single-piece run.  The fixed game's cycle probe is timed on its own
+(steps of mix per second) because it runs once per reported result, not per colour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from exo_gay import games  # noqa: E402
+from exo_gay.reductions import XOR, get_reduction  # noqa: E402
+from exo_gay.runner import reduce_range  # noqa: E402
+
+SEED = 7202985
+
+
+def best_of(fn, runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", default=str(1 << 31), help="colours per measurement (default 2**31)")
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    count = int(eval(args.count, {}))  # "2**31" is the natural way to write it here
+    rows = []
+    for spec in ("xor", "furthest", "fixed"):
+        red = XOR if spec == "xor" else get_reduction(spec)
+        reduce_range(SEED, 0, 1 << 22, reduction=red)  # warm-up: load kernels, self-checks
+        for t in (int(x) for x in args.threads.split(",")):
+            value = None
+
+            def run():
+                nonlocal value
+                value = reduce_range(SEED, 0, count, reduction=red, threads=t)
+
+            dt = best_of(run)
+            rows.append({"game": red.name, "threads": t, "count": count, "seconds": round(dt, 4),
+                         "colors_per_second": round(count / dt)})
+            print(f"{red.name:<22} {t} thread(s): {count / dt / 1e9:6.2f} G colours/s  ({dt:.3f} s)", flush=True)
+    depth = 1 << 24
+    h0 = games.near_fixed(SEED, 0, 1000)[2]
+    dt = best_of(lambda: games._cycle_fast(games._kernels(), h0, depth))
+    print(f"cycle probe (Brent)    1 thread : {3 * depth / dt / 1e6:6.1f} M steps of mix/s "
+          f"(depth {depth}: {dt:.3f} s for its 3*depth budget)")
+    rows.append({"game": "cycle probe", "threads": 1, "depth": depth, "seconds": round(dt, 4),
+                 "steps_per_second": round(3 * depth / dt)})
+    print(json.dumps({"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                      "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
