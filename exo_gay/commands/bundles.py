@@ -1,0 +1,114 @@
+"""`exo-gay bundle check|make`: seed bundles (exo_gay/bundle.py)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..cliutil import EXIT_OK, EXIT_USAGE, UsageError, atomic_write, dump_json, parse_int, read_json_file
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bundle", help="seed bundles: check one, or make one")
+    bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION")
+    bsub.required = True
+
+    c = bsub.add_parser("check", help="validate a bundle; every problem with its place, exit 2 if any")
+    c.add_argument("file")
+    c.add_argument("--json", action="store_true", help="print the normalised bundle (or the problems) as JSON")
+    c.set_defaults(func=cmd_check)
+
+    m = bsub.add_parser("make", help="split a total over hosts: evenly, by measured bandwidth, or by NashProp")
+    m.add_argument("--seed", required=True)
+    m.add_argument("--total", required=True, help="colours in all (1e9 form accepted)")
+    m.add_argument("--hosts", required=True, help="comma list of host names, in range order")
+    m.add_argument("--start", default="0", help="first index (default 0)")
+    w = m.add_mutually_exclusive_group()
+    w.add_argument("--weights", help="host=colours_per_second,... : split so all hosts finish together")
+    w.add_argument("--weights-from", help="JSON file: {host: colours_per_second} or an `exo-gay mine --json` report")
+    m.add_argument("--nashprop", action="store_true",
+                   help="order hosts by NashProp (the order every member derives alone from seed and names)")
+    m.add_argument("--algorithm", choices=("canonical", "gayhy-turbo32"), default="canonical")
+    m.add_argument("--game", default="xor", help="what to mine (default xor: the fingerprint)")
+    m.add_argument("--chunk-size", default=None, help="colours per work unit (default: chosen by `mine`)")
+    m.add_argument("--compute-expected", action="store_true",
+                   help="fill in expected_xor by computing it here (all cores)")
+    m.add_argument("-o", "--out", help="write here (atomically) instead of stdout")
+    m.set_defaults(func=cmd_make)
+
+
+def cmd_check(args) -> int:
+    from ..bundle import validate
+
+    doc = read_json_file(args.file, "bundle")
+    bundle, problems = validate(doc)
+    if problems:
+        if args.json:
+            sys.stdout.write(dump_json({"file": args.file, "ok": False, "problems": problems}))
+        for prob in problems:
+            sys.stderr.write(f"exo-gay bundle check: {args.file}: {prob}\n")
+        return EXIT_USAGE
+    if args.json:
+        sys.stdout.write(dump_json({"file": args.file, "ok": True, "hash": bundle.hash, "bundle": bundle.to_json()}))
+    else:
+        print(f"{args.file}: ok: seed {bundle.seed:#x}, {len(bundle.ranges)} host(s), total {bundle.total}, "
+              f"game {bundle.game}, expected_xor {'none' if bundle.expected_xor is None else hex(bundle.expected_xor)}")
+    return EXIT_OK
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        host, eq, val = item.partition("=")
+        if not eq or not host.strip():
+            raise UsageError(f"--weights: expected host=colours_per_second, got {item!r}")
+        try:
+            out[host.strip()] = float(val)
+        except ValueError:
+            raise UsageError(f"--weights: {val!r} is not a number") from None
+    return out
+
+
+def cmd_make(args) -> int:
+    from ..bundle import BundleError, make_bundle, nashprop_order, weights_from_doc
+
+    seed = parse_int(args.seed, "--seed")
+    total = parse_int(args.total, "--total", lo=1, hi=1 << 64)
+    start = parse_int(args.start, "--start")
+    chunk = None if args.chunk_size is None else parse_int(args.chunk_size, "--chunk-size", lo=1)
+    hosts = [h.strip() for h in args.hosts.split(",")]
+    if any(not h for h in hosts):
+        raise UsageError("--hosts: an empty host name")
+    weights = None
+    if args.weights:
+        weights = _parse_weights(args.weights)
+    elif args.weights_from:
+        try:
+            weights = weights_from_doc(read_json_file(args.weights_from, "weights"))
+        except ValueError as e:
+            raise UsageError(f"--weights-from {args.weights_from}: {e}") from None
+    try:
+        if args.nashprop:
+            hosts = nashprop_order(seed, hosts)
+        bundle = make_bundle(seed, total, hosts, weights=weights, start=start, algorithm=args.algorithm,
+                             game=args.game, chunk_size=chunk)
+    except BundleError as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.compute_expected:
+        if bundle.game != "xor":
+            raise UsageError("--compute-expected: only for game xor")
+        from dataclasses import replace
+
+        from ..runner import reduce_range
+
+        xor = 0
+        for r in bundle.ranges:
+            xor ^= reduce_range(seed, r.start, r.count, bundle.algorithm)
+        bundle = replace(bundle, expected_xor=xor)
+    text = dump_json(bundle.to_json())
+    if args.out:
+        atomic_write(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
