@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -34,6 +35,7 @@ ENV_OBJECTIVE = "EXO_GAY_OBJECTIVE"  # the strategy's objective; latency unless 
 ENV_TFLOPS = "EXO_GAY_TFLOPS"  # a declared fp32 figure: skips the measurement
 ENV_MINER = "EXO_GAY_MINER"  # "0" leaves the miner off exo's server
 
+PLAN_LOG_PREFIX = "exo-gay: plan "  # + one JSON object per line, whenever a node's plan changes
 EXO_MODULES = ("exe.main", "exo.main")  # the order `--module` defaults in: the fork first
 DEFAULT_OBJECTIVE = "latency"
 
@@ -152,6 +154,7 @@ def make_strategy_class(root: str = "exo") -> type:
             kwargs.setdefault("objective", os.environ.get(ENV_OBJECTIVE, DEFAULT_OBJECTIVE))
             self.planner = GayShardingStrategy(**kwargs)
             self._model: tuple[str, int] | None = None
+            self._last_plan: tuple | None = None
 
         def observe_model(self, model_id: str, n_layers: int) -> None:
             if self._model != (model_id, n_layers):  # called on every hop: only news goes on
@@ -160,9 +163,28 @@ def make_strategy_class(root: str = "exo") -> type:
 
         def partition(self, topology: Any) -> list:
             # exo's own Partition type, so nothing downstream depends on ours
-            return [ps.Partition(p.node_id, p.start, p.end) for p in self.planner.partition(topology)]
+            parts = [ps.Partition(p.node_id, p.start, p.end) for p in self.planner.partition(topology)]
+            key = (self._model, tuple((p.node_id, p.start, p.end) for p in parts))
+            if key != self._last_plan:  # exo asks dozens of times per token: log changes only
+                self._last_plan = key
+                log_plan(self._model, parts, list(getattr(topology, "nodes", {})))
+            return parts
 
     return GayPartitioningStrategy
+
+
+def plan_record(model: tuple[str, int] | None, partitions: list[Any], node_ids: list[str]) -> dict:
+    """What a node logs when its plan changes: the model, the pipeline, who is left out."""
+    used = [p.node_id for p in partitions]
+    return {"model": model[0] if model else None, "n_layers": model[1] if model else None,
+            "partitions": [[p.node_id, p.start, p.end] for p in partitions],
+            "left_out": sorted(n for n in node_ids if n not in used)}
+
+
+def log_plan(model, partitions, node_ids, stream=None) -> None:
+    stream = stream or sys.stdout
+    stream.write(PLAN_LOG_PREFIX + json.dumps(plan_record(model, partitions, node_ids)) + "\n")
+    stream.flush()
 
 
 def _is_ours(strategy: Any) -> bool:
@@ -231,9 +253,26 @@ def add_miner(server: Any, node_id: str, log: Callable[[str], None] = print) -> 
             log("exo-gay: the miner service (exo_gay.mesh) is not in this build; mining off")
             return False
         raise
-    service.add_miner_to_server(server, node_id)
+    health = _health_importable()
+    if not health:
+        # exo pins protobuf 5.28; a grpcio-health-checking built for a newer protobuf refuses
+        # to load there.  The miner works without the standard health service.
+        log("exo-gay: grpc_health cannot load with this protobuf; miner without standard health service")
+    try:
+        service.add_miner_to_server(server, node_id, health=health)
+    except Exception as e:  # the node's first job is inference: a miner that fails stays off
+        log(f"exo-gay: miner not registered on node {node_id}: {e.__class__.__name__}: {e}")
+        return False
     log(f"exo-gay: miner service registered on exo's gRPC server of node {node_id}")
     return True
+
+
+def _health_importable() -> bool:
+    try:
+        importlib.import_module("grpc_health.v1.health_pb2")
+        return True
+    except Exception:  # ImportError, or protobuf's VersionError for mismatched gencode
+        return False
 
 
 def _patch_server(root: str) -> None:
@@ -257,6 +296,28 @@ def _patch_server(root: str) -> None:
     stubs.add_NodeServiceServicer_to_server = add_NodeServiceServicer_to_server
 
 
+def _patch_api(root: str) -> None:
+    """Keep exo's HTTP API on loopback when the node itself was told to stay there.
+
+    exo.main always binds the API to 0.0.0.0; a node started with --node-host 127.0.0.1 is
+    meant to be reachable from this machine only, so its API follows the node's host.
+    """
+    api_mod = _exo(root, "api.chatgpt_api")
+    API = api_mod.ChatGPTAPI
+    if getattr(API, "_exo_gay_patched", False):
+        return
+    original_run = API.run
+
+    async def run(self, host: str = "0.0.0.0", port: int = 52415):
+        node_host = getattr(getattr(self.node, "server", None), "host", None)
+        if host == "0.0.0.0" and node_host in ("127.0.0.1", "localhost", "::1"):
+            host = node_host
+        return await original_run(self, host=host, port=port)
+
+    API.run = run
+    API._exo_gay_patched = True
+
+
 def install(root: str = "exo") -> type:
     """Make every exo node built after this call use the gay strategy and carry the miner.
 
@@ -271,6 +332,7 @@ def install(root: str = "exo") -> type:
             main.RingMemoryWeightedPartitioningStrategy = cls  # already imported by name
         _patch_node(root)
         _patch_server(root)
+        _patch_api(root)
         _installed[root] = True
     return strategy_mod.RingMemoryWeightedPartitioningStrategy
 
