@@ -1,0 +1,196 @@
+"""GayShardingStrategy as exo uses it: fractions map back to exactly the planned layers."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exo_gay.spi import fnv1a
+from exo_gay.strategies.gay_strategy import GayShardingStrategy, fallback_split
+from exo_gay.strategies.cluster import nodes_from_topology, ring_order
+
+CONFIG = "configs/models/llama-3.1-8b-instruct-4bit.json"
+
+
+def exo_map(partitions, n_layers):
+    """exo's map_partitions_to_shards as shared/EXO.md states it: [(start, end_inclusive)]."""
+    shards = []
+    for i, p in enumerate(partitions):
+        start, end = int(p.start * n_layers), int(p.end * n_layers) - 1
+        if i == len(partitions) - 1:
+            end = n_layers - 1
+        if start <= end:
+            shards.append((start, end))
+    if shards and shards[-1][1] < n_layers - 1:
+        shards[-1] = (shards[-1][0], n_layers - 1)
+    return shards
+
+
+def caps(mb, tflops=0.0):
+    return {"model": "m", "chip": "c", "memory": mb, "flops": {"fp32": 0, "fp16": tflops, "int8": 0}}
+
+
+class Topo:
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+
+def assert_exo_gets_the_plan(strategy, topo, n_layers):
+    parts = strategy.partition(topo)
+    shards = exo_map(parts, n_layers)
+    assert len(shards) == len(parts)  # nothing dropped: the shard list lines up with the partitions
+    covered = [i for s, e in shards for i in range(s, e + 1)]
+    assert covered == list(range(n_layers))  # every layer exactly once, in ring order
+    plan = strategy.last_plan
+    if plan is not None:
+        planned = [(s, e - 1) for s, e in plan.segments if e > s]
+        assert shards == planned
+    return parts, shards
+
+
+@settings(max_examples=40, deadline=None)
+@given(mems=st.lists(st.integers(0, 65536), min_size=1, max_size=8),
+       tf=st.lists(st.sampled_from([0.0, 4.58, 7.1, 28.4]), min_size=8, max_size=8),
+       objective=st.sampled_from(["latency", "throughput"]), seed=st.integers(0, 2**32 - 1))
+def test_relabel_and_reorder_give_same_plan_and_exact_layers(mems, tf, objective, seed):
+    nodes = {f"node-{i}": caps(m, tf[i]) for i, m in enumerate(mems)}
+    s1 = GayShardingStrategy(objective=objective, model=CONFIG, context_tokens=2048)
+    s1.observe_model(CONFIG, 32)
+    parts1, _ = assert_exo_gets_the_plan(s1, Topo(nodes), 32)
+    # the same cluster with dict entries in another order: identical partitions
+    items = list(nodes.items())
+    random.Random(seed).shuffle(items)
+    s2 = GayShardingStrategy(objective=objective, model=CONFIG, context_tokens=2048)
+    s2.observe_model(CONFIG, 32)
+    assert s2.partition(Topo(dict(items))) == parts1
+    # relabelled nodes: the same layer counts for the same (memory, speed) in ring order
+    relabel = {f"node-{i}": f"x{fnv1a(str(i)) % 997}-{i}" for i in range(len(mems))}
+    s3 = GayShardingStrategy(objective=objective, model=CONFIG, context_tokens=2048)
+    s3.observe_model(CONFIG, 32)
+    s3.partition(Topo({relabel[k]: v for k, v in items}))
+
+    def profile(strategy, topo):
+        ring = ring_order(nodes_from_topology(topo))
+        plan = strategy.last_plan
+        if plan is None:
+            return None
+        return sorted((n.budget_bytes, n.gbps, e - s) for n, (s, e) in zip(ring, plan.segments))
+
+    assert profile(s3, Topo({relabel[k]: v for k, v in items})) == profile(s1, Topo(nodes))
+
+
+def test_exo_regression_100_1_1_mb_16_layers():
+    topo = Topo({"a": caps(100), "b": caps(1), "c": caps(1)})
+    s = GayShardingStrategy(context_tokens=0, headroom=0.0)
+    s.observe_model("tiny-unknown-model", 16)  # not on disk: uniform layers, 256 MiB each
+    parts = s.partition(topo)  # nothing fits: falls back, still without zero-layer partitions
+    assert s.last_error
+    assert len(exo_map(parts, 16)) == len(parts) == 3
+
+
+def test_tiny_layers_fit_on_the_big_node_only():
+    # a model small enough for node "a" alone; "b" and "c" (1 MB) cannot hold a 4 MB layer
+    MB = 2**20
+    from exo_gay.strategies import model_costs
+
+    costs = model_costs.ModelCosts("tiny", (model_costs.LayerCost(0, 0, 4 * MB, 0),) * 16, 0, 0, 0, False)
+    s = GayShardingStrategy(context_tokens=0, headroom=0.0)
+    s.costs, s._model_key = costs, ("tiny", 16)
+    parts, shards = assert_exo_gets_the_plan(s, Topo({"a": caps(100), "b": caps(1), "c": caps(1)}), 16)
+    assert [p.node_id for p in parts] == ["a"] and shards == [(0, 15)]
+
+
+def test_seven_layers_two_nodes():
+    from exo_gay.strategies import model_costs
+
+    costs = model_costs.ModelCosts("seven", (model_costs.LayerCost(0, 0, 2**20, 0),) * 7, 0, 0, 0, False)
+    s = GayShardingStrategy(objective="throughput", context_tokens=0)
+    s.costs, s._model_key = costs, ("seven", 7)
+    _, shards = assert_exo_gets_the_plan(s, Topo({"a": caps(8192), "b": caps(8192)}), 7)
+    assert sorted(e - s0 + 1 for s0, e in shards) == [3, 4]
+
+
+def test_one_node_and_more_nodes_than_layers():
+    from exo_gay.strategies import model_costs
+
+    costs = model_costs.ModelCosts("two", (model_costs.LayerCost(0, 0, 2**20, 0),) * 2, 0, 0, 0, False)
+    s = GayShardingStrategy(context_tokens=0)
+    s.costs, s._model_key = costs, ("two", 2)
+    parts, shards = assert_exo_gets_the_plan(s, Topo({"solo": caps(8192)}), 2)
+    assert shards == [(0, 1)]
+    parts, shards = assert_exo_gets_the_plan(s, Topo({f"n{i}": caps(8192) for i in range(5)}), 2)
+    assert 1 <= len(parts) <= 2
+
+
+@pytest.mark.parametrize("n_nodes", [1, 2, 3, 7, 16, 34])
+def test_fallback_split_is_zero_layer_safe(n_nodes):
+    rng = random.Random(n_nodes)
+    topo = Topo({f"n{i}": caps(rng.choice([0, 8192, 16384, 196608]), rng.choice([0, 7.1, 53.96]))
+                 for i in range(n_nodes)})
+    s = GayShardingStrategy()  # no model yet
+    parts = s.partition(topo)
+    assert len(parts) == n_nodes and s.last_plan is None
+    for n_layers in range(max(16, n_nodes), 400):
+        assert len(exo_map(parts, n_layers)) == n_nodes
+
+
+def test_unknown_model_uses_uniform_costs_sized_from_its_id():
+    s = GayShardingStrategy()
+    s.observe_model("someone/Made-Up-70B-4bit", 80)
+    assert s.costs.source == "uniform fallback"
+    assert s.costs.total_weight_bytes() == pytest.approx(70e9 * 4 / 8, rel=1e-6)
+
+
+def test_model_found_in_hugging_face_cache(tmp_path, monkeypatch):
+    snap = tmp_path / "hub" / "models--acme--Tiny-Llama-4bit" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    cfg = json.load(open(CONFIG))
+    snap.joinpath("config.json").write_text(json.dumps(cfg))
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    s = GayShardingStrategy()
+    s.observe_model("acme/Tiny-Llama-4bit", 32)
+    assert s.costs.source.endswith("config.json") and s.costs.n_layers == 32
+
+
+def test_model_found_in_exo_downloads(tmp_path, monkeypatch):
+    d = tmp_path / "downloads" / "acme--Exo-Llama-4bit"
+    d.mkdir(parents=True)
+    d.joinpath("config.json").write_text(open(CONFIG).read())
+    monkeypatch.setenv("EXO_HOME", str(tmp_path))
+    s = GayShardingStrategy()
+    s.observe_model("acme/Exo-Llama-4bit", 32)
+    assert s.costs.source == str(d / "config.json")
+
+
+def test_cached_plan_is_reused():
+    s = GayShardingStrategy(model=CONFIG)
+    topo = Topo({"a": caps(16384, 7.1), "b": caps(8192, 4.58)})
+    first = s.partition(topo)
+    assert s.partition(topo) is first  # same list object: served from the cache
+    assert len(s._cache) == 1
+
+
+def test_measured_speed_beats_flops_and_file_beats_measured():
+    topo = Topo({"a": {"device_capabilities": caps(16384, 7.1), "gay": {"mem_bandwidth_gbs": 400}},
+                 "b": caps(16384, 7.1)})
+    nodes = {n.node_id: n for n in nodes_from_topology(topo, measured={"a": {"mem_bandwidth_gbs": 50},
+                                                                         "b": {"mem_bandwidth_gbs": 50}})}
+    assert nodes["a"].speed_source == "cluster file" and nodes["b"].speed_source == "measured"
+    assert nodes["a"].gbps > nodes["b"].gbps > 0
+
+
+def test_zero_speed_everywhere_does_not_divide_by_zero():
+    s = GayShardingStrategy(model=CONFIG)
+    parts = s.partition(Topo({"a": caps(16384), "b": caps(16384)}))
+    assert parts and all(n.gbps > 0 for n in nodes_from_topology(Topo({"a": caps(16384)})))
+
+
+def test_fallback_split_weights_by_memory_and_speed():
+    ring = ring_order(nodes_from_topology(Topo({"big": caps(65536, 28.4), "small": caps(8192, 7.1)})))
+    (a, a0, a1), (b, b0, b1) = fallback_split(ring)
+    assert a == "big" and a1 - a0 > b1 - b0 > 0

@@ -1,0 +1,179 @@
+"""The exact planner: brute force agrees, plans are contiguous and memory-safe, properties hold."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exo_gay.strategies.planner import PlanInfeasible, Problem, solve
+
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+def brute_force(p: Problem, objective: str, require_all: bool) -> float | None:
+    """Every contiguous split in ring order, costed from the definition in planner's docstring."""
+    L, N = p.n_layers, p.n_nodes
+    best = None
+    for cuts in itertools.combinations_with_replacement(range(L + 1), N - 1):
+        bounds = (0, *cuts, L)
+        segs = [(bounds[j], bounds[j + 1]) for j in range(N)]
+        if require_all and any(e <= s for s, e in segs):
+            continue
+        used = sum(1 for s, e in segs if e > s)
+        times, ok = [], True
+        for j, (s, e) in enumerate(segs):
+            if e <= s:
+                continue
+            mem = sum(p.mem_bytes[s:e]) + (p.first_mem if s == 0 else 0) + (p.last_mem if e == L else 0)
+            if s == 0 and e == L:
+                mem -= p.both_saving
+            if mem > p.budgets[j]:
+                ok = False
+                break
+            tb = sum(p.time_bytes[s:e]) + (p.last_time if e == L else 0)
+            times.append(tb / (p.gbps[j] * 1e6) + (p.hop_ms if used > 1 else 0))
+        if not ok:
+            continue
+        v = sum(times) if objective == "latency" else max(times)
+        best = v if best is None or v < best else best
+    return best
+
+
+@st.composite
+def problems(draw, max_layers=7, max_nodes=4):
+    L = draw(st.integers(1, max_layers))
+    N = draw(st.integers(1, max_nodes))
+    layer = st.integers(1, 100)
+    mem = [float(draw(layer)) for _ in range(L)]
+    first = float(draw(st.integers(0, 50)))
+    last = float(draw(st.integers(0, 50)))
+    tied = draw(st.booleans())
+    return Problem(
+        time_bytes=tuple(mem), mem_bytes=tuple(mem),
+        budgets=tuple(float(draw(st.integers(0, 400))) for _ in range(N)),
+        gbps=tuple(float(draw(st.sampled_from([1e-6, 2e-6, 5e-6, 1e-5]))) for _ in range(N)),
+        first_mem=first, last_mem=last, last_time=last,
+        both_saving=min(first, last) if tied else 0.0,
+        hop_ms=float(draw(st.sampled_from([0.0, 1.0, 7.5]))),
+    )
+
+
+def _check_shape(p: Problem, plan) -> None:
+    # every layer exactly once, contiguous in ring order
+    assert len(plan.segments) == p.n_nodes
+    assert plan.segments[0][0] == 0 and plan.segments[-1][1] == p.n_layers
+    for (s0, e0), (s1, e1) in zip(plan.segments, plan.segments[1:]):
+        assert e0 == s1
+    for s, e in plan.segments:
+        assert s <= e
+    # memory never exceeded
+    for (s, e), held, budget in zip(plan.segments, plan.mem_bytes, p.budgets):
+        if e > s:
+            assert held <= budget
+
+
+@pytest.mark.parametrize("objective", ["latency", "throughput"])
+@pytest.mark.parametrize("require_all", [False, True])
+@SETTINGS
+@given(p=problems())
+def test_optimal_against_brute_force(p, objective, require_all):
+    want = brute_force(p, objective, require_all)
+    if want is None:
+        with pytest.raises(PlanInfeasible):
+            solve(p, objective, require_all)
+        return
+    plan = solve(p, objective, require_all)
+    _check_shape(p, plan)
+    if require_all:
+        assert all(e > s for s, e in plan.segments)
+    assert plan.value == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@SETTINGS
+@given(p=problems(), which=st.integers(0, 3), extra=st.integers(1, 300))
+def test_more_memory_never_makes_feasible_infeasible(p, which, extra):
+    j = which % p.n_nodes
+    try:
+        before = solve(p, "latency")
+    except PlanInfeasible:
+        return
+    budgets = list(p.budgets)
+    budgets[j] += extra
+    after = solve(Problem(**{**p.__dict__, "budgets": tuple(budgets)}), "latency")
+    assert after.value <= before.value + 1e-9
+
+
+@pytest.mark.parametrize("objective", ["latency", "throughput"])
+@SETTINGS
+@given(p=problems(), which=st.integers(0, 3), factor=st.sampled_from([1.5, 2.0, 10.0]))
+def test_faster_node_never_makes_plan_worse(p, objective, which, factor):
+    j = which % p.n_nodes
+    try:
+        before = solve(p, objective)
+    except PlanInfeasible:
+        return
+    gbps = list(p.gbps)
+    gbps[j] *= factor
+    after = solve(Problem(**{**p.__dict__, "gbps": tuple(gbps)}), objective)
+    assert after.value <= before.value + 1e-9
+
+
+def _uniformish(costs, budgets, gbps, hop=0.0):
+    return Problem(tuple(map(float, costs)), tuple(map(float, costs)), tuple(map(float, budgets)),
+                   tuple(map(float, gbps)), hop_ms=hop)
+
+
+def test_deepspeed_example_three_stages_optimum_19():
+    # DeepSpeed's partition_balanced example: [3, 19, 11, 8] over 3 stages, best bottleneck 19
+    p = _uniformish([3, 19, 11, 8], [1e9] * 3, [1e-6] * 3)
+    plan = solve(p, "throughput", require_all=True)
+    assert plan.value == pytest.approx(19.0)
+    assert [e - s for s, e in plan.segments] in ([1, 1, 2], [2, 1, 1]) or plan.bottleneck_ms == pytest.approx(19.0)
+
+
+def test_exo_100_1_1_megabytes_sixteen_layers():
+    # exo's default breaks here; the planner puts everything where it fits
+    MB = 2**20
+    p = _uniformish([4 * MB] * 16, [100 * MB, 1 * MB, 1 * MB], [1e-3] * 3)
+    plan = solve(p, "latency")
+    assert plan.segments[0] == (0, 16)
+    with pytest.raises(PlanInfeasible):
+        solve(p, "latency", require_all=True)
+
+
+def test_seven_layers_two_nodes_loses_none():
+    p = _uniformish([1] * 7, [100, 100], [1e-6, 1e-6])
+    plan = solve(p, "throughput", require_all=True)
+    assert sum(e - s for s, e in plan.segments) == 7
+    assert sorted(e - s for s, e in plan.segments) == [3, 4]
+
+
+def test_one_node():
+    p = _uniformish([5, 5, 5], [15], [1e-6], hop=9.0)
+    plan = solve(p, "latency")
+    assert plan.segments == [(0, 3)]
+    assert plan.value == pytest.approx(15.0)  # no hop for a lone node
+
+
+def test_more_nodes_than_layers():
+    p = _uniformish([1, 1], [10] * 5, [1e-6] * 5)
+    plan = solve(p, "throughput")
+    _check_shape(p, plan)
+    assert sum(1 for s, e in plan.segments if e > s) <= 2
+    with pytest.raises(PlanInfeasible):
+        solve(p, "throughput", require_all=True)
+
+
+def test_nothing_fits_names_shortfall_in_gb():
+    p = _uniformish([2e9] * 4, [3e9, 3e9], [1e-6, 1e-6])
+    with pytest.raises(PlanInfeasible, match=r"short by 2\.00 GB"):
+        solve(p, "latency")
+
+
+def test_slow_node_gets_no_layers_for_latency():
+    p = _uniformish([1e6] * 8, [1e9, 1e9], [1.0, 0.01], hop=0.0)
+    plan = solve(p, "latency")
+    assert plan.segments[1] == (8, 8)
