@@ -1,0 +1,74 @@
+"""`exo-gay partition` as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+MODEL = "configs/models/llama-3.1-70b-instruct-4bit.json"
+CLUSTER = "configs/cluster.example.json"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "exo_gay", "partition", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_example_cluster_exo_default_runs_out_of_memory_ours_fits(tmp_path):
+    svg = tmp_path / "ring.svg"
+    r = run("--model", MODEL, "--cluster", CLUSTER, "--context", "32768", "--json", "--svg", str(svg))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["exo_default"]["out_of_memory"]  # exo's split does not fit
+    assert rep["exo_default"]["tokens_per_s"] is None
+    rows = rep["plan"]["nodes"]
+    assert all(row["fits"] for row in rows)
+    # every layer exactly once, in ring order
+    layers = [i for row in rows for i in range(*row["layers"])]
+    assert layers == list(range(80))
+    # the JSON carries what the plan used: per-layer costs and per-node budgets and speeds
+    assert len(rep["costs"]["layers"]) == 80 and all("gbps" in n and "budget_bytes" in n for n in rep["nodes"])
+    from exo_gay.spi import fnv1a
+    assert all(["MINUS", "ERGODIC", "PLUS"][fnv1a(row["node_id"]) % 3] == row["polarity"] for row in rows)
+    root = ET.parse(svg).getroot()
+    assert root.tag.endswith("svg")
+    paths = [e for e in root.iter() if e.tag.endswith("path")]
+    assert len(paths) == 80  # one slice per layer
+
+
+def test_text_table_and_throughput():
+    r = run("--model", MODEL, "--cluster", CLUSTER, "--objective", "throughput")
+    assert r.returncode == 0, r.stderr
+    assert "GayShardingStrategy" in r.stdout and "exo default" in r.stdout and "slowest stage" in r.stdout
+
+
+def _bad(tmp_path, *args):
+    svg = tmp_path / "out.svg"
+    r = run(*args, "--svg", str(svg))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not svg.exists()
+    assert not list(tmp_path.glob(".tmp-*"))
+    return r.stderr
+
+
+def test_bad_input_one_line_exit_2_no_file(tmp_path):
+    assert "no such file" in _bad(tmp_path, "--model", MODEL, "--cluster", str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert "malformed JSON" in _bad(tmp_path, "--model", MODEL, "--cluster", str(bad))
+    assert "nothing is fetched" in _bad(tmp_path, "--model", "nobody/unknown-model", "--cluster", CLUSTER)
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"peers": {}}')
+    assert "peers" in _bad(tmp_path, "--model", MODEL, "--cluster", str(empty))
+    assert "--context" in _bad(tmp_path, "--model", MODEL, "--cluster", CLUSTER, "--context", "-5")
+
+
+def test_nothing_fits_names_the_shortfall(tmp_path):
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"peers": {"a": {"address": "127.0.0.1", "port": 1, "device_capabilities": {
+        "model": "m", "chip": "c", "memory": 16384, "flops": {"fp32": 0, "fp16": 0, "int8": 0}}}}}))
+    err = _bad(tmp_path, "--model", MODEL, "--cluster", str(small))
+    assert "short by" in err and "GB" in err
