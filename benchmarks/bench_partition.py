@@ -1,0 +1,56 @@
+"""Time GayShardingStrategy.partition for 126 layers x 34 nodes: cold (new signature) and cached.
+
+Run: .venv/bin/python benchmarks/bench_partition.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from exo_gay.strategies.gay_strategy import GayShardingStrategy  # noqa: E402
+
+
+def caps(mb, tf):
+    return {"model": "m", "chip": "c", "memory": mb, "flops": {"fp32": 0, "fp16": tf, "int8": 0}}
+
+
+class Topo:
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parents[1]
+    cfg = json.loads((root / "configs/models/llama-3.1-70b-instruct-4bit.json").read_text())
+    cfg.update(hidden_size=16384, intermediate_size=53248, num_attention_heads=128, num_hidden_layers=126)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(cfg, f)  # a Llama-3.1-405B-shaped 4-bit model: 126 layers
+    for objective in ("latency", "throughput"):
+        s = GayShardingStrategy(objective=objective, model=f.name, context_tokens=8192)
+        cold, warm = [], []
+        for trial in range(20):
+            # a new memory figure per trial: a new signature, so the plan is computed afresh
+            topo = Topo({f"node-{i:02d}": caps(65536 + 8192 * (i % 5) + 64 * trial, [7.1, 28.4, 53.96][i % 3])
+                         for i in range(34)})
+            t0 = time.perf_counter()
+            s.partition(topo)
+            t1 = time.perf_counter()
+            s.partition(topo)
+            t2 = time.perf_counter()
+            cold.append((t1 - t0) * 1e3)
+            warm.append((t2 - t1) * 1e3)
+        print(f"{objective:>10}: 126 layers x 34 nodes: cold median {statistics.median(cold):.2f} ms "
+              f"(max {max(cold):.2f}), cached median {statistics.median(warm):.3f} ms (max {max(warm):.3f}); "
+              f"plan value {s.last_plan.value:.1f} ms")
+    Path(f.name).unlink()
+
+
+if __name__ == "__main__":
+    main()
