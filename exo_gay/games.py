@@ -390,50 +390,26 @@ def decode_message(mask: Any, fingerprints: Iterable[int]) -> str:
 
 
 def bundle_polarity_ranges(bundle: Any) -> tuple[int, dict[int, list[tuple[int, int]]]]:
-    """(seed, {polarity: [(start, count), ...]}) from a bundle dict (SPEC.md "Seed bundle").
+    """(seed, {polarity: [(start, count), ...]}) from a bundle document.
 
-    A range without "polarity" takes its position % 3, as gay.hy's make-bundle assigns it.
-    Overlapping ranges, and a polarity that owns no colours, are refused: the disguise
-    needs three non-empty, disjoint shares.
+    The bundle is validated exactly as `exo-gay bundle check` does (exo_gay/bundle.py); on
+    top of that the disguise needs canonical colours and all three polarities to own some.
     """
-    from .fingerprint import CoverageError, normalize
+    from .bundle import BundleError, parse_bundle
 
-    if not isinstance(bundle, dict):
-        raise DisguiseError("bundle must be a JSON object")
-    seed = bundle.get("seed")
-    if isinstance(seed, str):
-        try:
-            seed = int(seed, 0)
-        except ValueError:
-            raise DisguiseError(f"bundle seed {seed!r} is not an integer") from None
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MASK64:
-        raise DisguiseError(f"bundle seed {seed!r} is not a 64-bit integer")
-    ranges = bundle.get("ranges")
-    if not isinstance(ranges, list) or not ranges:
-        raise DisguiseError('bundle "ranges" must be a non-empty list')
-    by_p: dict[int, list[tuple[int, int]]] = {0: [], 1: [], 2: []}
-    for pos, r in enumerate(ranges):
-        if not isinstance(r, dict):
-            raise DisguiseError(f"bundle range {pos} is not an object")
-        start, count, p = r.get("start"), r.get("count"), r.get("polarity", pos % 3)
-        for name, v in (("start", start), ("count", count), ("polarity", p)):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise DisguiseError(f"bundle range {pos}: {name} must be an integer, got {v!r}")
-        if p not in by_p:
-            raise DisguiseError(f"bundle range {pos}: polarity must be 0, 1 or 2, got {p}")
-        try:
-            spi.check_range(start, count)
-        except ValueError as e:
-            raise DisguiseError(f"bundle range {pos}: {e}") from None
-        by_p[p].append((start, count))
     try:
-        normalize(r for rs in by_p.values() for r in rs)
-    except CoverageError as e:
-        raise DisguiseError(f"bundle: {e}") from None
-    empty = [Polarity(p).name for p, rs in by_p.items() if not sum(c for _, c in rs)]
+        b = parse_bundle(bundle)
+    except BundleError as e:
+        raise DisguiseError(str(e)) from None
+    if b.algorithm != "canonical":
+        raise DisguiseError(f"the disguise uses canonical fingerprints; this bundle's algorithm is {b.algorithm}")
+    by_p: dict[int, list[tuple[int, int]]] = {0: [], 1: [], 2: []}
+    for r in b.ranges:
+        by_p[r.polarity].append((r.start, r.count))
+    empty = [Polarity(p).name for p, rs in by_p.items() if not rs]
     if empty:
         raise DisguiseError(f"bundle gives no colours to polarity {', '.join(empty)}: the disguise needs all three")
-    return seed, by_p
+    return b.seed, by_p
 
 
 def polarity_fingerprints(seed: int, by_p: dict[int, list[tuple[int, int]]],

@@ -238,23 +238,24 @@ def test_bundle_polarity_fingerprints_are_the_xor_of_their_ranges():
                    spi.xor_range(seed, 1000, 1000), spi.xor_range(seed, 2000, 1000))
 
 
-def test_bundle_without_polarity_uses_position():
-    b = small_bundle()
-    for r in b["ranges"]:
-        del r["polarity"]
-    _, by_p = games.bundle_polarity_ranges(b)
-    assert by_p == {0: [(0, 1000), (3000, 1)], 1: [(1000, 1000)], 2: [(2000, 1000)]}
-
-
 @pytest.mark.parametrize("edit", [
     lambda b: b.update(seed="x"), lambda b: b.update(seed=-1), lambda b: b.update(ranges=[]),
     lambda b: b["ranges"][1].update(start=500),  # overlaps range 0
     lambda b: b["ranges"][2].update(polarity=3), lambda b: b["ranges"][2].update(count="9"),
-    lambda b: b["ranges"][1].update(count=0),  # polarity ERGODIC gets no colours
+    lambda b: (b["ranges"].pop(1), b.update(total=2001)),  # polarity ERGODIC gets no colours
+    lambda b: b.update(algorithm="gayhy-turbo32"),
     lambda b: b["ranges"][0].update(start=TOP - 1),  # runs past 2**64
 ])
 def test_bad_bundles_are_refused(edit):
     b = small_bundle()
     edit(b)
     with pytest.raises(games.DisguiseError):
+        games.bundle_polarity_ranges(b)
+
+
+def test_bundle_missing_a_polarity_names_it():
+    b = small_bundle()
+    b["ranges"].pop(1)
+    b["total"] = 2001
+    with pytest.raises(games.DisguiseError, match="ERGODIC"):
         games.bundle_polarity_ranges(b)

@@ -116,7 +116,7 @@ def test_disguise_needs_all_three(cli, bundle, tmp_path):
     r = cli("game", "disguise", "decode", "--mask", mask, "--fingerprint", f"0={spi.hex64(FPS[0])}",
             "--fingerprint", "1=0x0", "--fingerprint", f"2={spi.hex64(FPS[2])}")
     assert r.returncode == 1 and "do not open" in r.stderr and MESSAGE not in r.stdout
-    other = dict(BUNDLE, ranges=[dict(x, count=999) for x in BUNDLE["ranges"]])
+    other = dict(BUNDLE, total=2997, ranges=[dict(x, count=999) for x in BUNDLE["ranges"]])
     other_path = tmp_path / "other.json"
     other_path.write_text(json.dumps(other))
     r = cli("game", "disguise", "decode", "--mask", mask, "--bundle", str(other_path))
