@@ -34,6 +34,7 @@ ENV_STRATEGY = "EXO_PARTITIONING_STRATEGY"  # "gay" selects the strategy in exo'
 ENV_OBJECTIVE = "EXO_GAY_OBJECTIVE"  # the strategy's objective; latency unless set
 ENV_TFLOPS = "EXO_GAY_TFLOPS"  # a declared fp32 figure: skips the measurement
 ENV_MINER = "EXO_GAY_MINER"  # "0" leaves the miner off exo's server
+ENV_KEEP_ALL = "EXO_GAY_KEEP_ALL_NODES"  # "0": the plan may leave nodes out (latency drops slow ones)
 
 PLAN_LOG_PREFIX = "exo-gay: plan "  # + one JSON object per line, whenever a node's plan changes
 EXO_MODULES = ("exe.main", "exo.main")  # the order `--module` defaults in: the fork first
@@ -152,6 +153,9 @@ def make_strategy_class(root: str = "exo") -> type:
 
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("objective", os.environ.get(ENV_OBJECTIVE, DEFAULT_OBJECTIVE))
+            keep = os.environ.get(ENV_KEEP_ALL)
+            if keep is not None and keep.strip() != "":
+                kwargs.setdefault("keep_all_nodes", keep.strip().lower() not in ("0", "false", "no"))
             self.planner = GayShardingStrategy(**kwargs)
             self._model: tuple[str, int] | None = None
             self._last_plan: tuple | None = None

@@ -20,6 +20,9 @@ def register(subparsers) -> None:
                    help="exo's main module: exo.main or exe.main (default: exe.main if importable, else exo.main)")
     p.add_argument("--objective", default=None, choices=("latency", "throughput"),
                    help="the strategy's objective (default: $EXO_GAY_OBJECTIVE or latency)")
+    p.add_argument("--keep-all-nodes", default=None, action=argparse.BooleanOptionalAction,
+                   help="give every node layers when memory allows (the strategy's default); "
+                        "--no-keep-all-nodes lets the plan leave slow nodes out")
     p.add_argument("--no-miner", action="store_true", help="leave the miner service off exo's gRPC server")
     p.add_argument("exo_args", nargs=argparse.REMAINDER, metavar="-- EXO_ARGS",
                    help="everything after -- goes to exo unchanged")
@@ -42,6 +45,8 @@ def run(args) -> int:
         raise UsageError(f"--module {module}: not importable in this Python")
     if args.objective:
         os.environ[exo_plugin.ENV_OBJECTIVE] = args.objective
+    if args.keep_all_nodes is not None:
+        os.environ[exo_plugin.ENV_KEEP_ALL] = "1" if args.keep_all_nodes else "0"
     if args.no_miner:
         os.environ[exo_plugin.ENV_MINER] = "0"
     exo_plugin.run_exo(module, exo_args)

@@ -1,0 +1,380 @@
+"""The exo plugin: pure parts in CI; the rest against the real legacy exo, marked `exo`.
+
+The `exo` tests need legacy exo (commit 5f18faec) importable in the Python running pytest;
+they skip cleanly where it is not (CI). They start real exo processes on 127.0.0.1 (dummy
+inference engine, manual discovery) and always kill them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from exo_gay import exo_plugin, spi
+
+ROOT = Path(__file__).resolve().parent.parent
+PTH = ROOT / "exo_gay" / "data" / "exo_gay_hook.pth"
+HAVE_EXO = exo_plugin.importable("exo.orchestration.node")
+needs_exo = [pytest.mark.exo, pytest.mark.skipif(not HAVE_EXO, reason="legacy exo is not importable here")]
+
+
+def py(code: str, env_extra: dict | None = None, drop: tuple = (), timeout: float = 60):
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=timeout)
+
+
+def cli(*args: str, env_extra: dict | None = None, timeout: float = 60):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "exo_gay", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+
+
+# ------------------------------------------------------------------ pure policy (CI)
+
+def test_colour_rate_maps_to_tflops_by_twelve_integer_ops_per_colour():
+    f = exo_plugin.flops_from_colour_rate(1e12 / 12)
+    assert math.isclose(f.fp32, 1.0) and math.isclose(f.fp16, 2.0) and math.isclose(f.int8, 4.0)
+    g = exo_plugin.flops_from_colour_rate(16e9)
+    assert math.isclose(g.fp32, 16e9 * 12 / 1e12)
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError):
+            exo_plugin.flops_from_colour_rate(bad)
+
+
+def test_declared_tflops_parse_and_refuse_nonsense():
+    f = exo_plugin.flops_from_declared("2.5")
+    assert (f.fp32, f.fp16, f.int8) == (2.5, 5.0, 10.0)
+    for bad in ("0", "-3", "inf", "nan", "fast"):
+        with pytest.raises(ValueError):
+            exo_plugin.flops_from_declared(bad)
+
+
+def test_known_chip_is_one_with_any_nonzero_figure():
+    assert not exo_plugin.exo_knows_chip(SimpleNamespace(fp32=0, fp16=0, int8=0))
+    assert exo_plugin.exo_knows_chip(SimpleNamespace(fp32=0, fp16=0.5, int8=0))
+
+
+def test_measured_colour_rate_is_positive_and_names_its_backend():
+    rate, backend = exo_plugin.measure_colour_rate(min_seconds=0.05, threads=1)
+    assert rate > 0 and isinstance(backend, str) and backend
+
+
+def test_module_default_prefers_the_fork_then_exo():
+    assert exo_plugin.default_module(lambda m: True) == "exe.main"
+    assert exo_plugin.default_module(lambda m: m == "exo.main") == "exo.main"
+    assert exo_plugin.default_module(lambda m: False) is None
+    assert not exo_plugin.importable("no_such_package_here.main")
+
+
+def test_plan_record_names_the_nodes_left_out():
+    parts = [SimpleNamespace(node_id="a", start=0.0, end=0.5), SimpleNamespace(node_id="c", start=0.5, end=1.0)]
+    rec = exo_plugin.plan_record(("m", 8), parts, ["c", "b", "a"])
+    assert rec == {"model": "m", "n_layers": 8, "partitions": [["a", 0.0, 0.5], ["c", 0.5, 1.0]], "left_out": ["b"]}
+    assert exo_plugin.is_left_out(parts, "b") and not exo_plugin.is_left_out(parts, "a")
+
+
+def test_exo_command_bad_module_is_exit_2_with_one_line():
+    r = cli("exo", "--module", "foo.main", "--", "--node-id", "x")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "foo.main" in r.stderr
+
+
+@pytest.mark.skipif(HAVE_EXO or exo_plugin.importable("exe.main"), reason="exo is importable here")
+def test_exo_command_without_exo_is_exit_2():
+    r = cli("exo", "--", "--node-id", "x")
+    assert r.returncode == 2 and "neither exe.main nor exo.main is importable" in r.stderr
+
+
+def test_exo_command_unimportable_module_is_exit_2():
+    if exo_plugin.importable("exe.main"):
+        pytest.skip("the exe fork is importable here")
+    r = cli("exo", "--module", "exe.main", "--", "--node-id", "x")
+    assert r.returncode == 2 and "not importable" in r.stderr
+
+
+# ------------------------------------------------------------------ startup hook (CI)
+
+HOOK_PROBE = ("import sys, exo_gay._exo_hook as h; "
+              "print(any(isinstance(f, h.ExoMainFinder) for f in sys.meta_path), "
+              "'exo' in sys.modules, 'exo_gay.exo_plugin' in sys.modules)")
+
+
+def test_hook_is_inert_without_the_variable():
+    r = py(HOOK_PROBE, drop=(exo_plugin.ENV_STRATEGY,))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False", "False"]
+
+
+def test_hook_with_the_variable_waits_for_exo_main_and_imports_nothing_yet():
+    r = py(HOOK_PROBE, env_extra={exo_plugin.ENV_STRATEGY: "gay"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False", "False"]
+    r = py(HOOK_PROBE, env_extra={exo_plugin.ENV_STRATEGY: "ring"})
+    assert r.stdout.split() == ["False", "False", "False"]
+
+
+def test_pth_line_imports_nothing_unless_the_variable_says_gay():
+    line = PTH.read_text().strip()
+    assert line.startswith("import ") and "\n" not in line  # site.py runs lines that start with import
+    probe = f"{line}\nimport sys; print('exo_gay' in sys.modules, 'exo_gay._exo_hook' in sys.modules)"
+    assert py(probe, drop=(exo_plugin.ENV_STRATEGY,)).stdout.split() == ["False", "False"]
+    assert py(probe, env_extra={exo_plugin.ENV_STRATEGY: "gay"}).stdout.split() == ["True", "True"]
+
+
+def test_wheel_ships_the_pth_at_its_root(tmp_path):
+    pytest.importorskip("setuptools")
+    pytest.importorskip("wheel")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=180)
+    if r.returncode != 0 and "No module named pip" in r.stderr:
+        pytest.skip("pip is not available in this Python")
+    assert r.returncode == 0, r.stderr[-2000:]
+    (whl,) = tmp_path.glob("exo_gay-*.whl")
+    names = zipfile.ZipFile(whl).namelist()
+    assert "exo_gay_hook.pth" in names and "exo_gay/_exo_hook.py" in names
+
+
+# ------------------------------------------------------------------ against real exo
+
+@pytest.mark.exo
+@pytest.mark.skipif(not HAVE_EXO, reason="legacy exo is not importable here")
+def test_unset_variable_leaves_exo_untouched():
+    code = ("import importlib.util, sys, exo_gay._exo_hook; importlib.util.find_spec('exo.main'); "
+            "import exo.topology.ring_memory_weighted_partitioning_strategy as m, exo.orchestration.node as n; "
+            "print(m.RingMemoryWeightedPartitioningStrategy.__module__, hasattr(n.Node, '_exo_gay_patched'))")
+    r = py(code, drop=(exo_plugin.ENV_STRATEGY,))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["exo.topology.ring_memory_weighted_partitioning_strategy", "False"]
+
+
+@pytest.mark.exo
+@pytest.mark.skipif(not HAVE_EXO, reason="legacy exo is not importable here")
+def test_variable_set_swaps_the_class_when_exo_main_is_looked_up():
+    code = ("import importlib.util, exo_gay._exo_hook; importlib.util.find_spec('exo.main'); "
+            "import exo.topology.ring_memory_weighted_partitioning_strategy as m, exo.orchestration.node as n; "
+            "from exo.topology.partitioning_strategy import PartitioningStrategy as P; "
+            "c = m.RingMemoryWeightedPartitioningStrategy; s = c(); "
+            "print(c.__name__, issubclass(c, P), n.Node._exo_gay_patched, s.planner.objective)")
+    r = py(code, env_extra={exo_plugin.ENV_STRATEGY: "gay"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["GayPartitioningStrategy", "True", "True", "latency"]
+
+
+@pytest.mark.exo
+@pytest.mark.skipif(not HAVE_EXO, reason="legacy exo is not importable here")
+def test_unknown_chip_gets_a_measured_figure_and_a_known_one_is_kept(monkeypatch):
+    from exo.topology.device_capabilities import DeviceCapabilities, DeviceFlops
+
+    monkeypatch.delenv(exo_plugin.ENV_TFLOPS, raising=False)
+    zero = DeviceCapabilities(model="Linux Box (H100)", chip="NVIDIA H100", memory=81559,
+                              flops=DeviceFlops(fp32=0, fp16=0, int8=0))
+    node = SimpleNamespace(device_capabilities=zero)
+    lines = []
+    flops = exo_plugin.fill_flops(node, log=lines.append)
+    caps = node.device_capabilities
+    assert flops is not None and caps.flops.fp32 == flops.fp32 > 0
+    assert math.isclose(caps.flops.fp16, 2 * caps.flops.fp32) and caps.chip == "NVIDIA H100" and caps.memory == 81559
+    assert "measured" in lines[0]
+    known = DeviceCapabilities(model="m", chip="Apple M3 Max", memory=1, flops=DeviceFlops(fp32=14.2, fp16=28.4, int8=56.8))
+    node = SimpleNamespace(device_capabilities=known)
+    assert exo_plugin.fill_flops(node) is None and node.device_capabilities is known
+
+
+# -------------------------------------------------- a 3-node exo ring on 127.0.0.1
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def http_json(url: str, body: dict | None = None, timeout: float = 10.0) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+class Ring:
+    """Three exo nodes: two via `exo-gay exo`, one via exo's own command and the hook."""
+
+    def __init__(self, tmp: Path, tflops: dict[str, float], extra: tuple[str, ...] = ()):
+        self.tmp, self.tflops = tmp, tflops
+        self.ids = sorted(tflops)
+        ports = free_ports(2 * len(self.ids))
+        self.grpc = dict(zip(self.ids, ports[: len(self.ids)]))
+        self.api = dict(zip(self.ids, ports[len(self.ids):]))
+        self.cluster = tmp / "cluster.json"
+        self.cluster.write_text(json.dumps({"peers": {i: {
+            "address": "127.0.0.1", "port": self.grpc[i],
+            "device_capabilities": {"model": "test", "chip": "test", "memory": 16384,
+                                    "flops": {"fp32": 0, "fp16": 0, "int8": 0}}} for i in self.ids}}))
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+        for k, i in enumerate(self.ids):
+            exo_args = ["--node-id", i, "--node-host", "127.0.0.1", "--node-port", str(self.grpc[i]),
+                        "--chatgpt-api-port", str(self.api[i]), "--discovery-module", "manual",
+                        "--discovery-config-path", str(self.cluster), "--inference-engine", "dummy",
+                        "--disable-tui"]
+            env = dict(os.environ, EXO_HOME=str(tmp / f"home-{i}"), EXO_GAY_TFLOPS=str(tflops[i]),
+                       PYTHONUNBUFFERED="1", GRPC_VERBOSITY="error")
+            if k == 1:  # exo's own command, selected by the variable through the startup hook
+                env[exo_plugin.ENV_STRATEGY] = "gay"
+                env[exo_plugin.ENV_KEEP_ALL] = "0" if "--no-keep-all-nodes" in extra else "1"
+                cmd = [sys.executable, "-m", "exo.main", *exo_args]
+            else:
+                env.pop(exo_plugin.ENV_STRATEGY, None)
+                cmd = [sys.executable, "-m", "exo_gay", "exo", "--module", "exo.main", *extra, "--", *exo_args]
+            self.logs[i] = tmp / f"{i}.log"
+            with open(self.logs[i], "w") as log:
+                self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                 cwd=tmp, start_new_session=True)
+
+    def log(self, i: str) -> str:
+        return self.logs[i].read_text(errors="replace")
+
+    def topology(self, i: str) -> dict:
+        return http_json(f"http://127.0.0.1:{self.api[i]}/v1/topology")
+
+    def wait_until_everyone_sees_everyone(self, timeout: float = 90.0) -> dict:
+        """Every node's topology holds every node with the figure that node declared."""
+        deadline = time.monotonic() + timeout
+        last: dict = {}
+        while time.monotonic() < deadline:
+            for i, p in self.procs.items():
+                assert p.poll() is None, f"exo node {i} exited:\n{self.log(i)[-3000:]}"
+            try:
+                tops = {i: self.topology(i) for i in self.ids}
+                if all(sorted(t.get("nodes", {})) == self.ids and all(
+                        math.isclose(t["nodes"][j]["flops"]["fp32"], self.tflops[j]) for j in self.ids)
+                       for t in tops.values()):
+                    return tops
+                last = tops
+            except OSError:
+                pass
+            time.sleep(1.0)
+        raise AssertionError(f"the ring did not converge in {timeout}s: {last}")
+
+    def chat(self, i: str, timeout: float = 60.0) -> dict:
+        return http_json(f"http://127.0.0.1:{self.api[i]}/v1/chat/completions",
+                         {"model": "dummy", "messages": [{"role": "user", "content": "hello"}]}, timeout=timeout)
+
+    def plans(self, i: str) -> list[dict]:
+        return [json.loads(line[len(exo_plugin.PLAN_LOG_PREFIX):]) for line in self.log(i).splitlines()
+                if line.startswith(exo_plugin.PLAN_LOG_PREFIX)]
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+
+
+def expected_plan(topology: dict, keep_all: bool) -> dict:
+    """What the gay strategy plans for this topology and exo's dummy model (8 layers)."""
+    from exo_gay.strategies.gay_strategy import GayShardingStrategy
+
+    s = GayShardingStrategy(objective="latency", keep_all_nodes=keep_all)
+    s.observe_model("dummy", 8)
+    parts = s.partition(topology["nodes"])
+    return exo_plugin.plan_record(("dummy", 8), parts, list(topology["nodes"]))
+
+
+@pytest.fixture(scope="module")
+def ring(tmp_path_factory):
+    if not HAVE_EXO:
+        pytest.skip("legacy exo is not importable here")
+    r = Ring(tmp_path_factory.mktemp("exo-ring"), {"n1": 10.0, "n2": 5.0, "n3": 2.0})
+    try:
+        r.tops = r.wait_until_everyone_sees_everyone()
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.mark.exo
+def test_ring_generates_tokens_with_the_gay_plan_on_every_node(ring):
+    reply = ring.chat("n1")
+    assert reply["usage"]["completion_tokens"] == 10  # exo's dummy engine: 10 tokens, then EOS
+    assert reply["choices"][0]["message"]["content"] == "dummy" * 10
+    want = expected_plan(ring.tops["n1"], keep_all=True)
+    assert len(want["partitions"]) == 3 and not want["left_out"]  # memory allows: everyone has layers
+    for i in ring.ids:  # every node planned the same pipeline, with the model it was told
+        got = [p for p in ring.plans(i) if p["model"] == "dummy"]
+        assert got and got[-1] == want, (i, got, want)
+
+
+@pytest.mark.exo
+def test_every_node_carries_the_same_figures(ring):
+    for i in ring.ids:
+        nodes = ring.topology(i)["nodes"]
+        assert {j: nodes[j]["flops"]["fp32"] for j in ring.ids} == ring.tflops
+
+
+@pytest.mark.exo
+def test_exo_gay_mine_over_the_rings_grpc_ports(ring, tmp_path):
+    if not exo_plugin.importable("exo_gay.commands.mine"):
+        pytest.skip("exo-gay mine is not in this build yet")
+    for i in ring.ids:
+        assert "miner service registered" in ring.log(i), ring.log(i)[-2000:]
+    seed, per = 7202985, 20000
+    bundle = {"seed": seed, "total": per * 3, "expected_xor": None,
+              "ranges": [{"host": h, "start": k * per, "count": per, "polarity": k % 3} for k, h in enumerate(ring.ids)]}
+    (tmp_path / "b.json").write_text(json.dumps(bundle))
+    r = cli("mine", "--bundle", str(tmp_path / "b.json"), "--peers", str(ring.cluster), "--json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    want = spi.xor_range(seed, 0, per * 3)
+    text = json.dumps(out)
+    assert hex(want) in text or str(want) in text, out
+
+
+@pytest.fixture(scope="module")
+def lean_ring(tmp_path_factory):
+    if not HAVE_EXO:
+        pytest.skip("legacy exo is not importable here")
+    r = Ring(tmp_path_factory.mktemp("exo-lean"), {"a1": 10.0, "a2": 10.0, "a3": 0.01},
+             extra=("--no-keep-all-nodes",))
+    try:
+        r.tops = r.wait_until_everyone_sees_everyone()
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.mark.exo
+def test_node_left_out_by_the_latency_plan_still_serves_the_api(lean_ring):
+    want = expected_plan(lean_ring.tops["a1"], keep_all=False)
+    assert want["left_out"], want  # the slow node (at least) is not in the pipeline
+    outsider = want["left_out"][0]
+    reply = lean_ring.chat(outsider)
+    assert reply["usage"]["completion_tokens"] == 10
+    assert reply["choices"][0]["message"]["content"] == "dummy" * 10
+    assert [p for p in lean_ring.plans(outsider) if p["model"] == "dummy"][-1] == want
