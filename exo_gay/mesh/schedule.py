@@ -1,0 +1,165 @@
+"""Who mines which chunk next, and when a chunk's value is accepted: pure policy, no I/O.
+
+The coordinator (coordinator.py) runs this against real miners; tests drive it directly.
+
+- A host's range is cut into chunks; a miner takes its own host's chunks first, in order,
+  then steals from the end of the host with the most chunks left (work-stealing).
+- With nothing open, an idle miner duplicates the chunk that has been in flight longest,
+  once that is clearly late (speculation: a stalled or slow miner never holds the end back).
+- Each chunk needs ``replicas`` answers from distinct miners; a value is accepted once a
+  strict majority of ``replicas`` agree.  Any disagreement that a majority cannot settle is
+  DISPUTED and the coordinator settles it by recomputing (``resolve``).
+- A chunk's value is accepted once: a later equal answer is a DUPLICATE and is ignored,
+  never combined twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+ACCEPTED, PENDING, DUPLICATE, DISPUTED = "accepted", "pending", "duplicate", "disputed"
+COORDINATOR = "(coordinator)"
+
+
+@dataclass
+class ChunkState:
+    idx: int
+    host: str
+    start: int
+    count: int
+    inflight: dict[str, float] = field(default_factory=dict)  # miner -> when it started
+    answers: dict[str, str] = field(default_factory=dict)  # miner -> value text
+    accepted: str | None = None
+    accepted_by: tuple[str, ...] = ()
+
+
+def split_range(start: int, count: int, chunk: int) -> list[tuple[int, int]]:
+    return [(s, min(chunk, start + count - s)) for s in range(start, start + count, chunk)]
+
+
+def default_chunk_size(host_counts: list[int], pieces_per_host: int = 16,
+                       lo: int = 1 << 24, hi: int = 1 << 34) -> int:
+    """~16 chunks per host for stealing, clamped so a chunk takes ~1 ms..~1.5 s on one core.
+
+    A pure function of the bundle, so a restarted coordinator cuts the same chunks.
+    """
+    return max(lo, min(hi, -(-max(host_counts) // pieces_per_host)))
+
+
+class Schedule:
+    def __init__(self, host_ranges: list[tuple[str, int, int]], chunk_size: int, replicas: int = 1,
+                 speculate_floor_s: float = 0.25, speculate_factor: float = 3.0):
+        if replicas < 1:
+            raise ValueError("replicas must be >= 1")
+        self.replicas = replicas
+        self.majority = replicas // 2 + 1
+        self.chunks: list[ChunkState] = []
+        for host, start, count in host_ranges:
+            for s, c in split_range(start, count, chunk_size):
+                self.chunks.append(ChunkState(len(self.chunks), host, s, c))
+        self.by_range = {(c.start, c.count): c for c in self.chunks}
+        self.banned: set[str] = set()
+        self.speculate_floor_s = speculate_floor_s
+        self.speculate_factor = speculate_factor
+        self.seconds_per_colour: float | None = None  # observed, updated by the coordinator
+
+    # -- queries
+    def done(self) -> bool:
+        return all(c.accepted is not None for c in self.chunks)
+
+    def accepted_colours(self) -> int:
+        return sum(c.count for c in self.chunks if c.accepted is not None)
+
+    def _needs(self, c: ChunkState, miner: str) -> bool:
+        return (c.accepted is None and miner not in c.answers and miner not in c.inflight
+                and len(c.answers) + len(c.inflight) < self.replicas)
+
+    def late_after(self, c: ChunkState) -> float:
+        spc = self.seconds_per_colour
+        return max(self.speculate_floor_s, self.speculate_factor * spc * c.count if spc else 0.0)
+
+    def next_for(self, miner: str, now: float) -> ChunkState | None:
+        """The chunk this miner should mine next, or None (nothing for it now)."""
+        if miner in self.banned:
+            return None
+        for c in self.chunks:  # its own host's chunks, front first
+            if c.host == miner and self._needs(c, miner):
+                return c
+        open_by_host: dict[str, list[ChunkState]] = {}
+        for c in self.chunks:
+            if self._needs(c, miner):
+                open_by_host.setdefault(c.host, []).append(c)
+        if open_by_host:  # steal from the back of the most loaded host, far from its owner's front
+            host = max(open_by_host, key=lambda h: (len(open_by_host[h]), h))
+            return open_by_host[host][-1]
+        late = [c for c in self.chunks
+                if c.accepted is None and c.inflight and miner not in c.inflight and miner not in c.answers
+                and len(c.answers) + len(c.inflight) < self.replicas + 1
+                and now - min(c.inflight.values()) > self.late_after(c)]
+        if late:
+            return min(late, key=lambda c: min(c.inflight.values()))
+        return None
+
+    # -- events
+    def started(self, miner: str, c: ChunkState, now: float) -> None:
+        c.inflight[miner] = now
+
+    def stopped(self, miner: str, c: ChunkState) -> None:
+        c.inflight.pop(miner, None)
+
+    def answer(self, miner: str, c: ChunkState, text: str) -> tuple[str, list[str]]:
+        """Record one miner's value for a chunk: (outcome, miners shown wrong by a majority)."""
+        c.inflight.pop(miner, None)
+        if miner in self.banned:
+            return DUPLICATE, []
+        if c.accepted is not None:
+            if text == c.accepted:
+                return DUPLICATE, []
+            c.answers[miner] = text
+            return DISPUTED, []
+        c.answers[miner] = text
+        value, votes = Counter(c.answers.values()).most_common(1)[0]
+        if votes >= self.majority:
+            c.accepted = value
+            c.accepted_by = tuple(m for m, t in c.answers.items() if t == value)
+            return ACCEPTED, [m for m, t in c.answers.items() if t != value]
+        if len(c.answers) >= self.replicas:
+            return DISPUTED, []
+        return PENDING, []
+
+    def resolve(self, c: ChunkState, truth: str) -> list[str]:
+        """Settle a chunk with the coordinator's own value; returns the miners that were wrong."""
+        wrong = [m for m, t in c.answers.items() if t != truth]
+        c.accepted = truth
+        c.accepted_by = tuple(m for m, t in c.answers.items() if t == truth) or (COORDINATOR,)
+        return wrong
+
+    def ban(self, miner: str) -> list[ChunkState]:
+        """Forget everything a miner answered; returns the chunks that are open again."""
+        self.banned.add(miner)
+        reopened = []
+        for c in self.chunks:
+            c.inflight.pop(miner, None)
+            if miner not in c.answers:
+                continue
+            del c.answers[miner]
+            if c.accepted is not None and miner in c.accepted_by:
+                c.accepted_by = tuple(m for m in c.accepted_by if m != miner)
+                if len(c.accepted_by) < self.majority and COORDINATOR not in c.accepted_by:
+                    c.accepted, c.accepted_by = None, ()
+                    reopened.append(c)
+        return reopened
+
+    def restore(self, start: int, count: int, text: str, by: tuple[str, ...]) -> ChunkState:
+        """A chunk accepted in an earlier run (from the journal)."""
+        c = self.by_range.get((start, count))
+        if c is None:
+            raise KeyError(f"[{start}, +{count}) is not a chunk of this bundle's chunking")
+        c.accepted, c.accepted_by = text, tuple(by)
+        return c
+
+    def reopen(self, start: int, count: int) -> None:
+        c = self.by_range[(start, count)]
+        c.accepted, c.accepted_by = None, ()
+        c.answers.clear()
