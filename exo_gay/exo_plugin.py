@@ -351,13 +351,35 @@ def run_exo(module: str, exo_args: list[str]) -> None:
 
 
 def peer_channels(node: Any) -> dict[str, Any]:
-    """The grpc.aio channels of a node's connected peers (GRPCPeerHandle.channel), by node id.
-
-    From inside a node the mining coordinator reuses these instead of opening its own.
-    """
+    """The grpc.aio channels of a node's connected peers (GRPCPeerHandle.channel), by node id."""
     out = {}
     for peer in node.peers:
         channel = getattr(peer, "channel", None)
         if channel is not None:
             out[peer.id()] = channel
     return out
+
+
+def own_address(node: Any) -> str:
+    """host:port of the node's own gRPC server (its own miner), reachable from this machine."""
+    host = node.server.host
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    return f"[{host}]:{node.server.port}" if ":" in host else f"{host}:{node.server.port}"
+
+
+def node_miners(node: Any) -> list:
+    """The miners a coordinator inside this node uses: its peers over exo's own channels
+    (nothing new is opened to them), and itself by the address of its own server."""
+    from .mesh.cluster import Peer
+
+    peers = [Peer(node.id, address=own_address(node))]
+    peers += [Peer(pid, channel=ch) for pid, ch in sorted(peer_channels(node).items()) if pid != node.id]
+    return peers
+
+
+async def mine_from_node(node: Any, bundle: Any, **kw: Any) -> Any:
+    """Mine a bundle across the exo cluster from inside a node; the coordinator's MineReport."""
+    from .mesh.coordinator import Coordinator
+
+    return await Coordinator(bundle, node_miners(node), **kw).run()

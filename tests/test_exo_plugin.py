@@ -351,9 +351,47 @@ def test_exo_gay_mine_over_the_rings_grpc_ports(ring, tmp_path):
     r = cli("mine", "--bundle", str(tmp_path / "b.json"), "--peers", str(ring.cluster), "--json", timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    want = spi.xor_range(seed, 0, per * 3)
-    text = json.dumps(out)
-    assert hex(want) in text or str(want) in text, out
+    assert out["verified"] is True and out["combined"]["xor"] == hex(spi.xor_range(seed, 0, per * 3))
+    for k, h in enumerate(out["hosts"]):
+        assert h["fingerprint"] == hex(spi.xor_range(seed, k * per, per))
+    # the miners that answered are the exo nodes themselves (node ids, on exo's gRPC ports)
+    assert sorted(m["node_id"] for m in out["miners"] if m["colours"] > 0) == ring.ids
+
+
+@pytest.mark.exo
+def test_coordinator_inside_a_node_uses_exos_peer_channels(ring):
+    """A node's view: exo's own GRPCPeerHandles, connected; the coordinator rides their channels."""
+    if not exo_plugin.importable("exo_gay.mesh.coordinator"):
+        pytest.skip("the mesh coordinator is not in this build yet")
+    import asyncio
+
+    from exo.networking.grpc.grpc_peer_handle import GRPCPeerHandle
+    from exo.topology.device_capabilities import UNKNOWN_DEVICE_CAPABILITIES
+
+    from exo_gay.bundle import parse_bundle
+
+    seed, per = 42, 5000
+    bundle = parse_bundle({"seed": seed, "total": 3 * per, "expected_xor": None, "ranges": [
+        {"host": h, "start": k * per, "count": per, "polarity": k % 3} for k, h in enumerate(ring.ids)]})
+
+    async def main():
+        peers = [GRPCPeerHandle(i, f"127.0.0.1:{ring.grpc[i]}", "MAN", UNKNOWN_DEVICE_CAPABILITIES)
+                 for i in ring.ids if i != "n1"]
+        for p in peers:
+            await asyncio.wait_for(p.connect(), 10)
+        node = SimpleNamespace(id="n1", peers=peers, server=SimpleNamespace(host="127.0.0.1", port=ring.grpc["n1"]))
+        miners = exo_plugin.node_miners(node)
+        assert [(m.node_id, m.channel is not None) for m in miners] == [("n1", False), ("n2", True), ("n3", True)]
+        assert [m.channel for m in miners[1:]] == [p.channel for p in peers]  # exo's channels, as they are
+        report = await asyncio.wait_for(exo_plugin.mine_from_node(node, bundle), 60)
+        alive = [await asyncio.wait_for(p.health_check(), 10) for p in peers]  # still exo's, still open
+        for p in peers:
+            await p.disconnect()
+        return report.to_json(), alive
+
+    out, alive = asyncio.run(main())
+    assert out["verified"] is True and out["combined"]["xor"] == hex(spi.xor_range(seed, 0, 3 * per))
+    assert alive == [True, True]
 
 
 @pytest.fixture(scope="module")
