@@ -218,7 +218,7 @@ def http_json(url: str, body: dict | None = None, timeout: float = 10.0) -> dict
 class Ring:
     """Three exo nodes: two via `exo-gay exo`, one via exo's own command and the hook."""
 
-    def __init__(self, tmp: Path, tflops: dict[str, float], extra: tuple[str, ...] = ()):
+    def __init__(self, tmp: Path, tflops: dict[str, float | None], extra: tuple[str, ...] = ()):
         self.tmp, self.tflops = tmp, tflops
         self.ids = sorted(tflops)
         ports = free_ports(2 * len(self.ids))
@@ -236,8 +236,10 @@ class Ring:
                         "--chatgpt-api-port", str(self.api[i]), "--discovery-module", "manual",
                         "--discovery-config-path", str(self.cluster), "--inference-engine", "dummy",
                         "--disable-tui"]
-            env = dict(os.environ, EXO_HOME=str(tmp / f"home-{i}"), EXO_GAY_TFLOPS=str(tflops[i]),
-                       PYTHONUNBUFFERED="1", GRPC_VERBOSITY="error")
+            env = dict(os.environ, EXO_HOME=str(tmp / f"home-{i}"), PYTHONUNBUFFERED="1", GRPC_VERBOSITY="error")
+            env.pop(exo_plugin.ENV_TFLOPS, None)
+            if tflops[i] is not None:  # None: the node measures its colour bandwidth
+                env[exo_plugin.ENV_TFLOPS] = str(tflops[i])
             if k == 1:  # exo's own command, selected by the variable through the startup hook
                 env[exo_plugin.ENV_STRATEGY] = "gay"
                 env[exo_plugin.ENV_KEEP_ALL] = "0" if "--no-keep-all-nodes" in extra else "1"
@@ -265,10 +267,12 @@ class Ring:
                 assert p.poll() is None, f"exo node {i} exited:\n{self.log(i)[-3000:]}"
             try:
                 tops = {i: self.topology(i) for i in self.ids}
-                if all(sorted(t.get("nodes", {})) == self.ids and all(
-                        math.isclose(t["nodes"][j]["flops"]["fp32"], self.tflops[j]) for j in self.ids)
-                       for t in tops.values()):
-                    return tops
+                if all(sorted(t.get("nodes", {})) == self.ids for t in tops.values()):
+                    seen = [{j: t["nodes"][j]["flops"]["fp32"] for j in self.ids} for t in tops.values()]
+                    if all(v == seen[0] for v in seen) and all(
+                            (seen[0][j] > 0) if want is None else math.isclose(seen[0][j], want)
+                            for j, want in self.tflops.items()):
+                        return tops
                 last = tops
             except OSError:
                 pass
@@ -311,7 +315,7 @@ def expected_plan(topology: dict, keep_all: bool) -> dict:
 def ring(tmp_path_factory):
     if not HAVE_EXO:
         pytest.skip("legacy exo is not importable here")
-    r = Ring(tmp_path_factory.mktemp("exo-ring"), {"n1": 10.0, "n2": 5.0, "n3": 2.0})
+    r = Ring(tmp_path_factory.mktemp("exo-ring"), {"n1": 10.0, "n2": 5.0, "n3": None})
     try:
         r.tops = r.wait_until_everyone_sees_everyone()
         yield r
@@ -332,10 +336,16 @@ def test_ring_generates_tokens_with_the_gay_plan_on_every_node(ring):
 
 
 @pytest.mark.exo
-def test_every_node_carries_the_same_figures(ring):
-    for i in ring.ids:
-        nodes = ring.topology(i)["nodes"]
-        assert {j: nodes[j]["flops"]["fp32"] for j in ring.ids} == ring.tflops
+def test_every_node_carries_the_same_figures_declared_or_measured(ring):
+    views = [{j: ring.topology(i)["nodes"][j]["flops"] for j in ring.ids} for i in ring.ids]
+    assert all(v == views[0] for v in views)  # one set of numbers, through exo's topology exchange
+    assert views[0]["n1"]["fp32"] == 10.0 and views[0]["n2"]["fp32"] == 5.0
+    measured = views[0]["n3"]
+    assert measured["fp32"] > 0 and math.isclose(measured["fp16"], 2 * measured["fp32"])
+    line = next(x for x in ring.log("n3").splitlines() if "exo lists no TFLOPS" in x)
+    rate = float(line.split("measured ")[1].split(" G colours/s")[0]) * 1e9
+    # the log rounds the rate to 1e6 colours/s: the figure is rate x 12 / 1e12 within that
+    assert abs(measured["fp32"] - rate * exo_plugin.OPS_PER_COLOUR / 1e12) <= 1e6 * 12 / 1e12
 
 
 @pytest.mark.exo
