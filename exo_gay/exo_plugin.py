@@ -1,6 +1,6 @@
 """The bridge into exo (legacy gRPC layout, or its `exe` fork): the only module that imports exo.
 
-What it does to a running exo process, all of it reversible and all of it opt-in:
+What it does to an exo process that opted in (``exo-gay exo``, or EXO_PARTITIONING_STRATEGY=gay):
 
 * the strategy: exo.main hard-codes ``RingMemoryWeightedPartitioningStrategy()``; the class
   name is replaced in its defining module before exo.main runs, so exo builds the `gay`
