@@ -112,6 +112,7 @@ class Coordinator:
         self._samples: list[float] = []
         self._checked: set[tuple[str, int]] = set()
         self._own_channels: list[Any] = []
+        self._workers: dict[str, asyncio.Task] = {}
         self._resolving = 0  # disputes being settled: the phase must not end under them
 
     # ------------------------------------------------------------------ helpers
@@ -211,17 +212,25 @@ class Coordinator:
             await self._on_answer(m, c, text)
 
     async def _mine_phase(self) -> None:
-        live = [m for m in self.miners.values() if m.status == "ok"]
-        tasks = [asyncio.create_task(self._worker(m)) for m in live]
-        try:
-            while not self.sched.done() or self._resolving:
-                if all(t.done() for t in tasks):
-                    break  # every miner failed: nobody left to mine what is open
-                await asyncio.sleep(IDLE_POLL_S)
-        finally:
-            for t in tasks:
-                t.cancel()  # cancels in-flight calls; miners stop their threads
-            await asyncio.gather(*tasks, return_exceptions=True)
+        """Until every chunk is accepted, or no live miner is left to mine what is open.
+
+        Workers outlive the phase: a call still in flight (a slow miner's chunk that someone
+        else already finished) may still answer, during spot checks, and is counted as an
+        ignored duplicate; run() cancels what is left at the very end.
+        """
+        for m in self.miners.values():
+            t = self._workers.get(m.node_id)
+            if m.status == "ok" and (t is None or t.done()):
+                self._workers[m.node_id] = asyncio.create_task(self._worker(m))
+        while not self.sched.done() or self._resolving:
+            if all(t.done() for t in self._workers.values()):
+                break  # every miner failed: nobody left to mine what is open
+            await asyncio.sleep(IDLE_POLL_S)
+
+    async def _stop_workers(self) -> None:
+        for t in self._workers.values():
+            t.cancel()  # cancels in-flight calls; the miners stop their threads
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
     async def _spot_check(self, m: MinerState, c: ChunkState, claimed: str, verifier: MinerState | None) -> None:
         truth = None
@@ -304,6 +313,7 @@ class Coordinator:
                     break
             mining_s = time.monotonic() - t_mine
         finally:
+            await self._stop_workers()
             if self._journal:
                 self._journal.close()
             for ch in self._own_channels:

@@ -132,7 +132,8 @@ class Schedule:
         """Settle a chunk with the coordinator's own value; returns the miners that were wrong."""
         wrong = [m for m, t in c.answers.items() if t != truth]
         c.accepted = truth
-        c.accepted_by = tuple(m for m, t in c.answers.items() if t == truth) or (COORDINATOR,)
+        # the coordinator's own value stands even if every miner that agreed is banned later
+        c.accepted_by = tuple(m for m, t in c.answers.items() if t == truth) + (COORDINATOR,)
         return wrong
 
     def ban(self, miner: str) -> list[ChunkState]:

@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 
 from .. import __version__
+from ..spi import mix
 from . import mesh_pb2 as pb
 from .auth import AuthError, Verifier, sign
 from .wire import (CHANNEL_OPTIONS, MAX_CHUNKS_PER_CALL, METHODS, SERVICE, value_to_text)
@@ -128,7 +129,8 @@ class MinerServicer:
             seconds = time.perf_counter() - t0
             text = value_to_text(reduction, value)
             if self.fault and self.fault[0] == "lie" and _lies_on(ch.start, self.fault[1]):
-                text = value_to_text(reduction, value ^ 1) if reduction.name == "xor" else "null"
+                # a chunk-dependent error: a constant one would cancel out over an even number of chunks
+                text = value_to_text(reduction, value ^ (mix(ch.start) | 1)) if reduction.name == "xor" else "null"
             self.chunks_mined += 1
             result = pb.ChunkResult(bundle_hash=request.bundle_hash, start=ch.start, count=ch.count,
                                     value=text, node_id=self.node_id, seconds=seconds)
