@@ -1,0 +1,110 @@
+"""`exo-gay mine` and `exo-gay serve` as a user runs them: exit statuses, outputs, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exo_gay import spi
+from exo_gay.bundle import make_bundle, parse_bundle
+
+SEED = 7202985
+
+
+def write(tmp_path, name, obj) -> str:
+    p = tmp_path / name
+    p.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return str(p)
+
+
+def small_bundle(tmp_path, total=9_000, expected=True, **kw) -> str:
+    b = make_bundle(SEED, total, ["causality", "hatchery", "2-monad"], chunk_size=1000,
+                    expected_xor=spi.xor_range(SEED, 0, total) if expected else None, **kw)
+    return write(tmp_path, "bundle.json", b.to_json())
+
+
+def test_embedded_default_verifies_and_prints_a_table(cli, tmp_path):
+    out = tmp_path / "report.json"
+    r = cli("mine", "--bundle", small_bundle(tmp_path), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    for word in ("causality", "hatchery", "2-monad", "colours/s", "fingerprint", "expected_xor: MATCH", "VERIFIED"):
+        assert word in r.stdout
+    rep = json.loads(out.read_text())
+    assert rep["verified"] and int(rep["combined"]["xor"], 16) == spi.xor_range(SEED, 0, 9_000)
+    for h in rep["hosts"]:
+        assert h["fingerprint"] == spi.hex64(spi.xor_range(SEED, h["start"], h["count"]))
+
+
+def test_json_output_and_a_wrong_expected_xor_exits_1(cli, tmp_path):
+    doc = json.loads(open(small_bundle(tmp_path)).read())
+    doc["expected_xor"] = "0x1"
+    r = cli("mine", "--bundle", write(tmp_path, "wrong.json", doc), "--json")
+    rep = json.loads(r.stdout)
+    assert r.returncode == 1 and rep["expected_matches"] is False and not rep["verified"]
+    assert int(rep["combined"]["xor"], 16) == spi.xor_range(SEED, 0, 9_000)
+
+
+def test_the_readmes_first_command_verifies_the_example_bundle(cli):
+    """`exo-gay mine --bundle configs/bundle.example.json`: 1e11 colours, ~5 s on 2 cores."""
+    b = parse_bundle(json.load(open("configs/bundle.example.json")))
+    assert b.hosts == ["causality", "hatchery", "2-monad"] and b.expected_xor is not None
+    r = cli("mine", "--bundle", "configs/bundle.example.json", "--json")
+    rep = json.loads(r.stdout)
+    assert r.returncode == 0 and rep["verified"] and rep["expected_matches"]
+    assert rep["combined"]["count"] == b.total == 10 ** 11
+
+
+BAD_BUNDLES = {
+    "malformed": '{"seed": 1, "ranges": [',
+    "unknown key": {"seed": 1, "ranges": [{"host": "a", "start": 0, "count": 5, "polarity": 0}], "total": 5,
+                    "surprise": 1},
+    "out of range": {"seed": 2 ** 64, "ranges": [{"host": "a", "start": 0, "count": 5, "polarity": 0}], "total": 5},
+    "overlap": {"seed": 1, "ranges": [{"host": "a", "start": 0, "count": 5, "polarity": 0},
+                                      {"host": "b", "start": 3, "count": 5, "polarity": 1}], "total": 10},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_BUNDLES))
+def test_bad_bundles_exit_2_and_nothing_is_done(cli, tmp_path, name):
+    bundle = write(tmp_path, "b.json", BAD_BUNDLES[name])
+    out, journal = tmp_path / "out.json", tmp_path / "j.jsonl"
+    r = cli("mine", "--bundle", bundle, "--out", str(out), "--journal", str(journal))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == ""
+    assert not out.exists() and not journal.exists()
+
+
+def test_other_bad_input_exits_2(cli, tmp_path):
+    bundle = small_bundle(tmp_path)
+    out, journal = tmp_path / "out.json", tmp_path / "j.jsonl"
+    cluster = write(tmp_path, "cluster.json", {"peers": {"causality": {"address": "127.0.0.1", "port": 1}}})
+    cases = [
+        ["--bundle", str(tmp_path / "absent.json")],
+        ["--bundle", bundle, "--peers", cluster],  # hatchery, 2-monad not among the peers
+        ["--bundle", bundle, "--peers", str(tmp_path / "absent.json")],
+        ["--bundle", bundle, "--peers", write(tmp_path, "bad-cluster.json", {"nodes": []})],
+        ["--bundle", bundle, "--replicas", "4"],
+        ["--bundle", bundle, "--replicas", "0"],
+        ["--bundle", bundle, "--spot-checks", "-1"],
+        ["--bundle", bundle, "--chunk-size", "0"],
+        ["--bundle", bundle, "--out", str(tmp_path / "no" / "such" / "dir.json")],
+    ]
+    for args in cases:
+        r = cli("mine", *args, "--journal", str(journal)) if "--out" in args else \
+            cli("mine", *args, "--out", str(out), "--journal", str(journal))
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert not out.exists() and not journal.exists(), args
+
+
+def test_a_journal_of_another_bundle_is_refused(cli, tmp_path):
+    journal = tmp_path / "j.jsonl"
+    journal.write_text(json.dumps({"journal": 1, "bundle_hash": "0" * 64, "chunk_size": 1000}) + "\n")
+    r = cli("mine", "--bundle", small_bundle(tmp_path), "--journal", str(journal))
+    assert r.returncode == 2 and "another bundle" in r.stderr
+
+
+def test_serve_refuses_bad_input(cli):
+    for args in (["--node-id", "x", "--port", "70000"], ["--node-id", " ", "--port", "0"],
+                 ["--node-id", "x", "--port", "0", "--backend", "nonesuch"]):
+        r = cli("serve", *args, timeout=30)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
