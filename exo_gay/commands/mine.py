@@ -129,7 +129,8 @@ def _table(headers: list[str], rows: list[list[str]], title: str) -> None:
 
         t = Table(title=title)
         for h in headers:
-            t.add_column(h, justify="right" if h in ("count", "colours/s", "chunks") else "left")
+            t.add_column(h, justify="right" if h in ("count", "colours/s", "chunks") else "left",
+                         no_wrap=h in ("host", "count", "fingerprint"))  # never cut a fingerprint
         for r in rows:
             t.add_row(*r)
         Console().print(t)
