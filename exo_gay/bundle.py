@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .spi import INDEX_SPACE, MASK64, fnv1a, hex64, mix
@@ -57,7 +57,6 @@ class Bundle:
     game: str = "xor"
     chunk_size: int | None = None
     version: int = BUNDLE_VERSION
-    _hash: str = field(default="", compare=False, repr=False)
 
     @property
     def total(self) -> int:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exo_gay import spi
-from exo_gay.bundle import (Bundle, BundleError, even_counts, make_bundle, nashprop_bundle, nashprop_order,
+from exo_gay.bundle import (even_counts, make_bundle, nashprop_bundle, nashprop_order,
                             nashprop_range, parse_bundle, validate, weighted_counts, weights_from_doc)
 
 SEED_DOC = {"seed": 7202985,

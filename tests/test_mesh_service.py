@@ -164,3 +164,21 @@ def test_a_game_mined_through_the_mesh_equals_the_local_runner():
     red = get_reduction("furthest")
     local = reduce_range(SEED, 0, 40_000, reduction=red, threads=1)
     assert rep.verified and rep.combined["value"] == red.to_wire(local)
+
+
+def test_minimal_health_when_grpc_health_cannot_load(monkeypatch):
+    """exo's venv pins a protobuf older than grpcio-health-checking's gencode: health still answers."""
+    import sys
+
+    from grpc_health.v1 import health_pb2
+
+    monkeypatch.setitem(sys.modules, "grpc_health.v1._async", None)  # makes that import fail
+
+    async def go(ch, _):
+        check = ch.unary_unary("/grpc.health.v1.Health/Check")
+        ok = await check(health_pb2.HealthCheckRequest(service="exo_gay.mesh.Miner").SerializeToString(), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await check(health_pb2.HealthCheckRequest(service="nope").SerializeToString(), timeout=5)
+        return health_pb2.HealthCheckResponse.FromString(ok).status, e.value.code()
+    status, code = run(_with_miner(go))
+    assert status == health_pb2.HealthCheckResponse.SERVING and code == grpc.StatusCode.NOT_FOUND

@@ -32,7 +32,7 @@ from ..reductions import get_reduction
 from .client import MinerClient, MinerError, open_channel
 from .cluster import Peer
 from .journal import Journal, JournalError, read_journal, replay
-from .schedule import ACCEPTED, DISPUTED, DUPLICATE, COORDINATOR, ChunkState, Schedule, default_chunk_size
+from .schedule import ACCEPTED, DISPUTED, DUPLICATE, ChunkState, Schedule, default_chunk_size
 from .wire import value_from_text, value_to_text
 
 IDLE_POLL_S = 0.02  # an idle worker looks for work (or a late chunk to duplicate) this often

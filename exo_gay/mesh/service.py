@@ -176,6 +176,58 @@ def _handlers(servicer: MinerServicer) -> Any:
     return grpc.method_handlers_generic_handler(SERVICE, table)
 
 
+HEALTH_SERVICE = "grpc.health.v1.Health"
+_SERVING = b"\x08\x01"  # HealthCheckResponse{status: SERVING}, protobuf wire format
+
+
+def _health_service_name(data: bytes) -> str:
+    """The ``service`` field (1, a string) of a HealthCheckRequest, read by hand."""
+    if data[:1] == b"\x0a":
+        n, i, shift = 0, 1, 0
+        while i < len(data):
+            b = data[i]
+            n |= (b & 0x7F) << shift
+            i += 1
+            if not b & 0x80:
+                break
+            shift += 7
+        return data[i:i + n].decode("utf-8", "replace")
+    return ""
+
+
+def add_health(server: Any) -> None:
+    """Standard gRPC health (grpc.health.v1), SERVING for "" and our service.
+
+    grpcio-health-checking's servicer when it imports; else a minimal one: its generated code
+    refuses a protobuf runtime older than itself, and exo's venv pins an older protobuf.
+    """
+    try:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        from grpc_health.v1._async import HealthServicer
+    except Exception:  # noqa: BLE001 - ImportError or protobuf's VersionError
+        known = {"", SERVICE}
+
+        async def check(request: bytes, context: Any) -> bytes:
+            if _health_service_name(request) not in known:
+                await context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+            return _SERVING
+
+        async def watch(request: bytes, context: Any):
+            yield _SERVING if _health_service_name(request) in known else b"\x08\x03"  # SERVICE_UNKNOWN
+            await asyncio.Event().wait()  # until the caller goes away
+
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(HEALTH_SERVICE, {
+            "Check": grpc.unary_unary_rpc_method_handler(check),
+            "Watch": grpc.unary_stream_rpc_method_handler(watch)}),))
+        return
+    hs = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    # set() is a coroutine on the aio servicer; before anyone watches, a status is a dict entry,
+    # so set it directly: this also works before the event loop runs.
+    for name in ("", SERVICE):
+        hs._server_status[name] = health_pb2.HealthCheckResponse.SERVING  # noqa: SLF001
+
+
 def add_miner_to_server(server: Any, node_id: str, key: bytes | None = None, threads: int | None = None,
                         backend: str = "auto", health: bool = True, fault: str | None = None) -> MinerServicer:
     """Add the Miner service (and standard health, SERVING) to a grpc.aio server not yet started.
@@ -185,15 +237,7 @@ def add_miner_to_server(server: Any, node_id: str, key: bytes | None = None, thr
     servicer = MinerServicer(node_id, key=key, threads=threads, backend=backend, fault=fault)
     server.add_generic_rpc_handlers((_handlers(servicer),))
     if health:
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-        from grpc_health.v1._async import HealthServicer
-
-        hs = HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(hs, server)
-        # set() is a coroutine on the aio servicer; the statuses are plain dict entries until
-        # someone watches, so set them directly to stay usable before the loop runs.
-        for name in ("", SERVICE):
-            hs._server_status[name] = health_pb2.HealthCheckResponse.SERVING  # noqa: SLF001
+        add_health(server)
     return servicer
 
 
