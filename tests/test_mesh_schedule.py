@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exo_gay.mesh.schedule import (ACCEPTED, COORDINATOR, DISPUTED, DUPLICATE, PENDING, Schedule,
+from exo_gay.mesh.schedule import (ACCEPTED, COORDINATOR, DISPUTED, DUPLICATE, IGNORED, PENDING, Schedule,
                                    default_chunk_size, split_range)
 
 
@@ -90,7 +90,7 @@ def test_ban_reopens_what_depended_on_the_liar_only():
     reopened = s.ban("a")
     assert reopened == [c0, c2] and c1.accepted == '"0x2"'
     assert c0.accepted is None and s.next_for("a", 0.0) is None
-    assert s.answer("a", c0, '"0x1"') == (DUPLICATE, [])  # a banned miner's answers count for nothing
+    assert s.answer("a", c0, '"0x1"') == (IGNORED, [])  # a banned miner's answers count for nothing
     settled = s.chunks[5]
     s.answer("b", settled, '"0x5"')
     s.resolve(settled, '"0x5"')
@@ -101,6 +101,7 @@ def test_ban_reopens_what_depended_on_the_liar_only():
 def test_restore_from_a_journal_is_keyed_by_range():
     s = sched()
     s.restore(10, 10, '"0x7"', ("a",))
-    assert s.chunks[1].accepted == '"0x7"'
+    assert s.chunks[1].accepted == '"0x7"' and s.chunks[1].answers == {"a": '"0x7"'}
+    assert s.ban("a") == [s.chunks[1]]  # a miner convicted after a restart loses its journaled work too
     with pytest.raises(KeyError):
         s.restore(11, 10, '"0x7"', ("a",))

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-ACCEPTED, PENDING, DUPLICATE, DISPUTED = "accepted", "pending", "duplicate", "disputed"
+ACCEPTED, PENDING, DUPLICATE, DISPUTED, IGNORED = "accepted", "pending", "duplicate", "disputed", "ignored"
 COORDINATOR = "(coordinator)"
 
 
@@ -112,7 +112,7 @@ class Schedule:
         """Record one miner's value for a chunk: (outcome, miners shown wrong by a majority)."""
         c.inflight.pop(miner, None)
         if miner in self.banned:
-            return DUPLICATE, []
+            return IGNORED, []  # a convicted miner's answers count for nothing
         if c.accepted is not None:
             if text == c.accepted:
                 return DUPLICATE, []
@@ -153,11 +153,16 @@ class Schedule:
         return reopened
 
     def restore(self, start: int, count: int, text: str, by: tuple[str, ...]) -> ChunkState:
-        """A chunk accepted in an earlier run (from the journal)."""
+        """A chunk accepted in an earlier run (from the journal).
+
+        Its miners' answers are restored too, so spot checks still cover them and convicting
+        one of those miners later reopens the chunk.
+        """
         c = self.by_range.get((start, count))
         if c is None:
             raise KeyError(f"[{start}, +{count}) is not a chunk of this bundle's chunking")
         c.accepted, c.accepted_by = text, tuple(by)
+        c.answers = {m: text for m in by if m != COORDINATOR}
         return c
 
     def reopen(self, start: int, count: int) -> None:
