@@ -108,3 +108,12 @@ def test_serve_refuses_bad_input(cli):
                  ["--node-id", "x", "--port", "0", "--backend", "nonesuch"]):
         r = cli("serve", *args, timeout=30)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
+
+
+def test_the_loopback_cluster_file_names_the_example_bundles_hosts():
+    from exo_gay.mesh.cluster import load_cluster
+
+    peers = load_cluster("configs/cluster.loopback.json")
+    b = parse_bundle(json.load(open("configs/bundle.example.json")))
+    assert [p.node_id for p in peers] == b.hosts
+    assert all(p.address.startswith("127.0.0.1:") for p in peers)
