@@ -182,3 +182,41 @@ def test_minimal_health_when_grpc_health_cannot_load(monkeypatch):
         return health_pb2.HealthCheckResponse.FromString(ok).status, e.value.code()
     status, code = run(_with_miner(go))
     assert status == health_pb2.HealthCheckResponse.SERVING and code == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_cancelled_call_stops_the_mining_threads():
+    """10^13 colours would take minutes; cancelling the call must stop the runner's threads."""
+    async def go(ch, servicer):
+        agen = MinerClient(ch).mine("h", SEED, "canonical", "xor", [(0, 10 ** 13)], timeout=60)
+        task = asyncio.ensure_future(agen.__anext__())
+        for _ in range(500):  # bounded: up to 10 s for the chunk to start
+            if servicer.active:
+                break
+            await asyncio.sleep(0.02)
+        assert servicer.active == 1
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await agen.aclose()
+        for _ in range(500):
+            if not servicer.active:
+                break
+            await asyncio.sleep(0.02)
+        return servicer.active, servicer.chunks_mined
+    assert run(_with_miner(go)) == (0, 0)
+
+
+def test_a_result_for_another_bundle_is_refused_and_the_miner_counted_failed():
+    b = make_bundle(SEED, 6_000, ["honest"], chunk_size=1000, expected_xor=spi.xor_range(SEED, 0, 6_000))
+
+    async def go():
+        started = [await start_miner("honest", threads=1), await start_miner("foreign", threads=1, fault="foreign")]
+        try:
+            peers = [Peer(n, f"127.0.0.1:{s[1]}") for n, s in zip(("honest", "foreign"), started)]
+            return await Coordinator(b, peers, spot_checks=0).run()
+        finally:
+            for s in started:
+                await s[0].stop(None)
+    rep = run(go())
+    assert rep.verified and rep.expected_matches and rep.failed_miners == ["foreign"]
+    foreign = next(m for m in rep.miners if m["node_id"] == "foreign")
+    assert foreign["reason"].startswith("BAD_RESULT") and "bundle" in foreign["reason"]

@@ -10,7 +10,8 @@ grpc.aio server, e.g. exo's, before it starts; ``serve`` runs a standalone one.
 Test-only fault injection: the environment variable EXO_GAY_TEST_FAULT makes this miner
 misbehave, to test the coordinator against a real process: ``stall`` (never answers Mine),
 ``slow:SECONDS`` (sleeps before each chunk), ``lie:FRACTION`` (returns a wrong value for that
-fraction of chunks, chosen by a hash of the chunk).  Never set it outside tests.
+fraction of chunks, chosen by a hash of the chunk), ``foreign`` (answers for another bundle).
+Never set it outside tests.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def parse_fault(text: str | None) -> tuple[str, float] | None:
     if not text:
         return None
     kind, _, arg = text.partition(":")
-    if kind not in ("stall", "slow", "lie"):
-        raise ValueError(f"{FAULT_ENV}: unknown fault {text!r} (stall, slow:S, lie:F)")
+    if kind not in ("stall", "slow", "lie", "foreign"):
+        raise ValueError(f"{FAULT_ENV}: unknown fault {text!r} (stall, slow:S, lie:F, foreign)")
     return kind, float(arg or 0)
 
 
@@ -68,6 +69,8 @@ class MinerServicer:
         self._rate: float | None = None
         self._rate_lock = threading.Lock()
         self.chunks_mined = 0
+        self.active = 0  # chunks being mined in worker threads right now
+        self._active_lock = threading.Lock()
 
     # -- helpers
     async def _authenticate(self, method: str, request: Any, context: Any) -> None:
@@ -118,9 +121,18 @@ class MinerServicer:
                 await asyncio.sleep(self.fault[1])
             cancel = threading.Event()
             t0 = time.perf_counter()
-            fut = loop.run_in_executor(self._pool, lambda ch=ch: reduce_range(
-                request.seed, ch.start, ch.count, request.algorithm, reduction=reduction,
-                threads=self.threads, backend=self.backend, cancel=cancel))
+
+            def job(ch=ch, cancel=cancel):
+                with self._active_lock:
+                    self.active += 1
+                try:
+                    return reduce_range(request.seed, ch.start, ch.count, request.algorithm, reduction=reduction,
+                                        threads=self.threads, backend=self.backend, cancel=cancel)
+                finally:
+                    with self._active_lock:
+                        self.active -= 1
+
+            fut = loop.run_in_executor(self._pool, job)
             try:
                 value = await fut
             except asyncio.CancelledError:
@@ -132,7 +144,8 @@ class MinerServicer:
                 # a chunk-dependent error: a constant one would cancel out over an even number of chunks
                 text = value_to_text(reduction, value ^ (mix(ch.start) | 1)) if reduction.name == "xor" else "null"
             self.chunks_mined += 1
-            result = pb.ChunkResult(bundle_hash=request.bundle_hash, start=ch.start, count=ch.count,
+            bundle_hash = "0" * 64 if self.fault and self.fault[0] == "foreign" else request.bundle_hash
+            result = pb.ChunkResult(bundle_hash=bundle_hash, start=ch.start, count=ch.count,
                                     value=text, node_id=self.node_id, seconds=seconds)
             yield sign(self.key, "Mine.result", result, request.auth.nonce)
 
