@@ -117,3 +117,8 @@ def test_the_loopback_cluster_file_names_the_example_bundles_hosts():
     b = parse_bundle(json.load(open("configs/bundle.example.json")))
     assert [p.node_id for p in peers] == b.hosts
     assert all(p.address.startswith("127.0.0.1:") for p in peers)
+
+
+def test_a_chunk_size_that_makes_too_many_chunks_is_refused(cli, tmp_path):
+    r = cli("mine", "--bundle", small_bundle(tmp_path, total=300_000, expected=False), "--chunk-size", "1")
+    assert r.returncode == 2 and "chunks (at most" in r.stderr

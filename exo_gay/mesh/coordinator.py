@@ -36,6 +36,9 @@ from .schedule import ACCEPTED, DISPUTED, DUPLICATE, ChunkState, Schedule, defau
 from .wire import value_from_text, value_to_text
 
 IDLE_POLL_S = 0.02  # an idle worker looks for work (or a late chunk to duplicate) this often
+# The schedule scans its chunks on every dispatch: fine for the default ~16 per host, not for
+# millions; a chunk size that small costs more in calls than it gains, so it is refused.
+MAX_CHUNKS = 100_000
 
 
 class SetupError(ValueError):
@@ -74,6 +77,10 @@ def check_setup(bundle: Bundle, peer_ids: list[str], replicas: int = 1, spot_che
     if spot_checks < 0:
         raise SetupError("--spot-checks must be >= 0")
     chunk = chunk_size or bundle.chunk_size or default_chunk_size([r.count for r in bundle.ranges])
+    n_chunks = sum(-(-r.count // chunk) for r in bundle.ranges)
+    if n_chunks > MAX_CHUNKS:
+        raise SetupError(f"chunk size {chunk} cuts the bundle into {n_chunks} chunks (at most {MAX_CHUNKS}): "
+                         f"use a larger chunk size")
     events: list[dict] = []
     if journal_path:
         try:
@@ -207,6 +214,9 @@ class Coordinator:
             except MinerError as e:
                 self._fail(m, f"{e.status}: {e.detail}")
                 return
+            except Exception as e:  # noqa: BLE001 - whatever it was, this miner is out, the rest go on
+                self._fail(m, f"ERROR: {e!r}")
+                return
             finally:
                 self.sched.stopped(m.node_id, c)
             await self._on_answer(m, c, text)
@@ -309,6 +319,8 @@ class Coordinator:
                 if not self.sched.done() or self.spot_checks == 0:
                     break
                 await self._spot_check_round()
+                while self._resolving:  # a late answer being settled may still reopen a chunk
+                    await asyncio.sleep(IDLE_POLL_S)
                 if self.sched.done():
                     break
             mining_s = time.monotonic() - t_mine

@@ -63,13 +63,27 @@ class Schedule:
         self.speculate_floor_s = speculate_floor_s
         self.speculate_factor = speculate_factor
         self.seconds_per_colour: float | None = None  # observed, updated by the coordinator
+        self._n_accepted = 0  # kept up to date so done() and progress are O(1), not O(chunks)
+        self._colours_accepted = 0
+
+    def _accept(self, c: ChunkState, text: str, by: tuple[str, ...]) -> None:
+        if c.accepted is None:
+            self._n_accepted += 1
+            self._colours_accepted += c.count
+        c.accepted, c.accepted_by = text, by
+
+    def _unaccept(self, c: ChunkState) -> None:
+        if c.accepted is not None:
+            self._n_accepted -= 1
+            self._colours_accepted -= c.count
+        c.accepted, c.accepted_by = None, ()
 
     # -- queries
     def done(self) -> bool:
-        return all(c.accepted is not None for c in self.chunks)
+        return self._n_accepted == len(self.chunks)
 
     def accepted_colours(self) -> int:
-        return sum(c.count for c in self.chunks if c.accepted is not None)
+        return self._colours_accepted
 
     def _needs(self, c: ChunkState, miner: str) -> bool:
         return (c.accepted is None and miner not in c.answers and miner not in c.inflight
@@ -121,8 +135,7 @@ class Schedule:
         c.answers[miner] = text
         value, votes = Counter(c.answers.values()).most_common(1)[0]
         if votes >= self.majority:
-            c.accepted = value
-            c.accepted_by = tuple(m for m, t in c.answers.items() if t == value)
+            self._accept(c, value, tuple(m for m, t in c.answers.items() if t == value))
             return ACCEPTED, [m for m, t in c.answers.items() if t != value]
         if len(c.answers) >= self.replicas:
             return DISPUTED, []
@@ -131,9 +144,9 @@ class Schedule:
     def resolve(self, c: ChunkState, truth: str) -> list[str]:
         """Settle a chunk with the coordinator's own value; returns the miners that were wrong."""
         wrong = [m for m, t in c.answers.items() if t != truth]
-        c.accepted = truth
         # the coordinator's own value stands even if every miner that agreed is banned later
-        c.accepted_by = tuple(m for m, t in c.answers.items() if t == truth) + (COORDINATOR,)
+        self._unaccept(c)
+        self._accept(c, truth, tuple(m for m, t in c.answers.items() if t == truth) + (COORDINATOR,))
         return wrong
 
     def ban(self, miner: str) -> list[ChunkState]:
@@ -148,7 +161,7 @@ class Schedule:
             if c.accepted is not None and miner in c.accepted_by:
                 c.accepted_by = tuple(m for m in c.accepted_by if m != miner)
                 if len(c.accepted_by) < self.majority and COORDINATOR not in c.accepted_by:
-                    c.accepted, c.accepted_by = None, ()
+                    self._unaccept(c)
                     reopened.append(c)
         return reopened
 
@@ -161,11 +174,12 @@ class Schedule:
         c = self.by_range.get((start, count))
         if c is None:
             raise KeyError(f"[{start}, +{count}) is not a chunk of this bundle's chunking")
-        c.accepted, c.accepted_by = text, tuple(by)
+        self._unaccept(c)
+        self._accept(c, text, tuple(by))
         c.answers = {m: text for m in by if m != COORDINATOR}
         return c
 
     def reopen(self, start: int, count: int) -> None:
         c = self.by_range[(start, count)]
-        c.accepted, c.accepted_by = None, ()
+        self._unaccept(c)
         c.answers.clear()
