@@ -78,8 +78,8 @@ def cmd_mine(args) -> int:
     replicas = parse_int(args.replicas, "--replicas", lo=1, hi=1 << 10)
     chunk = None if args.chunk_size is None else parse_int(args.chunk_size, "--chunk-size", lo=1)
     threads = None if args.threads is None else parse_int(args.threads, "--threads", lo=1, hi=4096)
-    if args.chunk_deadline is not None and not args.chunk_deadline > 0:
-        raise UsageError("--chunk-deadline must be > 0")
+    if args.chunk_deadline is not None and not 0 < args.chunk_deadline <= 86400:
+        raise UsageError("--chunk-deadline must be in (0, 86400] seconds")
     peers = load_cluster(args.peers) if args.peers else None
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise UsageError(f"--out {args.out}: folder does not exist")
