@@ -149,6 +149,7 @@ def validate(doc: Any) -> tuple[Bundle | None, list[str]]:
             red = get_reduction(game)
             if algorithm not in red.algorithms:
                 problems.append(f"game: {game} does not support algorithm {algorithm}")
+            game = red.name  # the canonical spec: "fixed" and "fixed(depth=1048576)" are one game
         except (KeyError, ValueError) as e:
             problems.append(f"game: {e.args[0] if e.args else e}")
     chunk_size = doc.get("chunk_size")

@@ -206,3 +206,14 @@ def test_cli_make_refuses_bad_input_and_writes_nothing(cli, tmp_path):
         r = cli("bundle", "make", "--seed", "1", *args, "-o", str(out))
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
         assert not out.exists()
+
+
+def test_game_spec_is_stored_canonically():
+    # "fixed" and its explicit default depth are one game: same spec, same bundle hash.
+    from exo_gay.bundle import parse_bundle
+
+    doc = {"seed": 1, "ranges": [{"host": "a", "start": 0, "count": 10, "polarity": 0}], "total": 10}
+    short = parse_bundle({**doc, "game": "fixed"})
+    spelled = parse_bundle({**doc, "game": "fixed( depth = 0x100000 )"})
+    assert short.game == spelled.game == "fixed(depth=1048576)"
+    assert short.hash == spelled.hash
