@@ -78,7 +78,8 @@ def _timed(fn, count: int) -> float:
 
 
 def measure(fn, seconds: float, first: int = 1 << 22) -> dict:
-    """Colours per second of fn(count): calibrate, then one run of about ``seconds``."""
+    """Colours per second of fn(count): warm up, calibrate, then one run of about ``seconds``."""
+    fn(first)  # the first call may compile or self-check a kernel: never time it
     dt = _timed(fn, first)
     count = first
     while dt < seconds / 20:  # grow until the calibration itself is long enough to trust
@@ -118,6 +119,9 @@ def _c_measure(exe: str, threads: int, seconds: float) -> dict:
 
     count = 1 << 26
     _, dt = run(count)
+    while dt < seconds / 20:  # OpenMP's thread start-up dominates short runs: grow first
+        count *= 8
+        _, dt = run(count)
     count = max(count, int(count * seconds / max(dt, 1e-9)))
     xor, dt = run(count)
     ours = reduce_range(SEED, 0, count, threads=threads)
@@ -125,13 +129,19 @@ def _c_measure(exe: str, threads: int, seconds: float) -> dict:
             "xor": hex64(xor), "xor_matches_ours": xor == ours}
 
 
-def first_call_seconds() -> float:
-    """Wall time of a fresh interpreter that imports the package and fingerprints 2**24 colours."""
+def first_call_seconds(cold: bool = False) -> float:
+    """Wall time of a fresh interpreter that imports the package and fingerprints 2**24 colours.
+
+    cold=True points numba at an empty cache folder, so the kernels are compiled as on the
+    very first run after installing; otherwise the cached machine code is loaded.
+    """
     code = ("from exo_gay.runner import reduce_range\n"
             "reduce_range(7202985, 0, 1 << 24)\n")
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return round(time.perf_counter() - t0, 3)
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache) if cold else None
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        return round(time.perf_counter() - t0, 3)
 
 
 def run_bench(seconds: float = 1.0, threads: list[int] | None = None, with_c: bool = True,
@@ -179,9 +189,9 @@ def run_bench(seconds: float = 1.0, threads: list[int] | None = None, with_c: bo
                     rows.append({"backend": C_NAME, "what": "canonical",
                                  "threads": t, **_c_measure(exe, t, seconds)})
 
-    say("bench: first call in a fresh process")
-    report["first_call_seconds"] = first_call_seconds()
-    report["targets"] = targets(rows, report["first_call_seconds"], all_cores)
+    say("bench: first call in a fresh process (compiling, then cached)")
+    report["first_call_seconds"] = {"compiling": first_call_seconds(cold=True), "cached": first_call_seconds()}
+    report["targets"] = targets(rows, report["first_call_seconds"]["compiling"])
     return report
 
 
@@ -192,7 +202,7 @@ def _rate(rows, backend_prefix: str, what: str, threads: int) -> float | None:
     return None
 
 
-def targets(rows: list[dict], first_call: float, all_cores: int) -> dict:
+def targets(rows: list[dict], first_call: float) -> dict:
     """The issue's targets, each with the figures it was judged on."""
     out = {}
     top = max((r["threads"] for r in rows if r.get("backend") == "numba-cpu"), default=1)
@@ -202,7 +212,7 @@ def targets(rows: list[dict], first_call: float, all_cores: int) -> dict:
     one, two = _rate(rows, "numba-cpu", "canonical", 1), _rate(rows, "numba-cpu", "canonical", 2)
     if one and two:
         out["1 -> 2 threads >= 1.8x"] = {"ratio": round(two / one, 3), "met": two / one >= 1.8}
-    out["first call in a fresh process < 3 s"] = {"seconds": first_call, "met": first_call < 3.0}
+    out["first call in a fresh process < 3 s"] = {"seconds_compiling": first_call, "met": first_call < 3.0}
     t32, can = _rate(rows, "numba-cpu", "gayhy-turbo32", 1), one
     if t32 and can:
         out["gayhy-turbo32 per core >= canonical per core"] = {"turbo32": t32, "canonical": can,
