@@ -311,16 +311,21 @@ def expected_plan(topology: dict, keep_all: bool) -> dict:
     return exo_plugin.plan_record(("dummy", 8), parts, list(topology["nodes"]))
 
 
-@pytest.fixture(scope="module")
-def ring(tmp_path_factory):
+def _running_ring(tmp_path_factory, name, tflops, extra=()):
+    """A ring whose nodes all see each other, stopped after the module's tests."""
     if not HAVE_EXO:
         pytest.skip("legacy exo is not importable here")
-    r = Ring(tmp_path_factory.mktemp("exo-ring"), {"n1": 10.0, "n2": 5.0, "n3": None})
+    r = Ring(tmp_path_factory.mktemp(name), tflops, extra=extra)
     try:
         r.tops = r.wait_until_everyone_sees_everyone()
         yield r
     finally:
         r.stop()
+
+
+@pytest.fixture(scope="module")
+def ring(tmp_path_factory):
+    yield from _running_ring(tmp_path_factory, "exo-ring", {"n1": 10.0, "n2": 5.0, "n3": None})
 
 
 @pytest.mark.exo
@@ -406,15 +411,8 @@ def test_coordinator_inside_a_node_uses_exos_peer_channels(ring):
 
 @pytest.fixture(scope="module")
 def lean_ring(tmp_path_factory):
-    if not HAVE_EXO:
-        pytest.skip("legacy exo is not importable here")
-    r = Ring(tmp_path_factory.mktemp("exo-lean"), {"a1": 10.0, "a2": 10.0, "a3": 0.01},
-             extra=("--no-keep-all-nodes",))
-    try:
-        r.tops = r.wait_until_everyone_sees_everyone()
-        yield r
-    finally:
-        r.stop()
+    yield from _running_ring(tmp_path_factory, "exo-lean", {"a1": 10.0, "a2": 10.0, "a3": 0.01},
+                             extra=("--no-keep-all-nodes",))
 
 
 @pytest.mark.exo

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
 import grpc
 import pytest
+from miner_harness import run, with_miner
 
 from exo_gay import spi
 from exo_gay.bundle import make_bundle
 from exo_gay.cliutil import UsageError
 from exo_gay.mesh import mesh_pb2 as pb
 from exo_gay.mesh.auth import AuthError, Verifier, load_key, sign
-from exo_gay.mesh.client import MinerClient, MinerError, open_channel
+from exo_gay.mesh.client import MinerClient, MinerError
 from exo_gay.mesh.cluster import Peer
 from exo_gay.mesh.coordinator import Coordinator
 from exo_gay.mesh.service import start_miner
@@ -25,18 +25,8 @@ OTHER = b"\x01" * 32
 SEED = 7202985
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
 async def _with_miner(fn, key):
-    server, port, servicer = await start_miner("m", threads=1, key=key)
-    ch = open_channel(f"127.0.0.1:{port}")
-    try:
-        return await fn(ch, servicer)
-    finally:
-        await ch.close()
-        await server.stop(None)
+    return await with_miner(fn, "m", key=key)
 
 
 def _raw_color_at(ch):

@@ -6,6 +6,7 @@ import asyncio
 
 import grpc
 import pytest
+from miner_harness import run, with_miner
 
 from exo_gay import spi
 from exo_gay.bundle import make_bundle
@@ -19,18 +20,7 @@ from exo_gay.mesh.wire import CHANNEL_OPTIONS, MAX_CHUNKS_PER_CALL, MINE
 SEED = 7202985
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def _with_miner(fn, **kw):
-    server, port, servicer = await start_miner("m1", threads=1, **kw)
-    ch = open_channel(f"127.0.0.1:{port}")
-    try:
-        return await fn(ch, servicer)
-    finally:
-        await ch.close()
-        await server.stop(None)
+_with_miner = with_miner
 
 
 def test_mine_streams_one_result_per_chunk_equal_to_the_reference():
