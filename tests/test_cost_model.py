@@ -30,6 +30,14 @@ def test_llama_4bit_totals_match_mlx_community_checkpoints():
     assert load_costs(M + "llama-3.1-70b-instruct-4bit.json").total_weight_bytes() == pytest.approx(39688355840, rel=0.01)
 
 
+def test_gemma3_1b_totals_match_mlx_community_file_sizes():
+    # The Hub lists model.safetensors of mlx-community/gemma-3-1b-it-4bit at 733 MB and of
+    # -bf16 at 2.6 GB (rounded). Those checkpoints carry lm_head.weight, so mlx-lm keeps a
+    # separate head (it ties only when the checkpoint has none): counted here, the totals fit.
+    assert load_costs(M + "gemma-3-1b-it-4bit.json").total_weight_bytes() == pytest.approx(733e6, rel=0.001)
+    assert _bf16("gemma-3-1b-it-4bit.json").total_weight_bytes() == pytest.approx(2.6e9, rel=0.02)
+
+
 def test_triad_split_of_a_llama_layer_from_shapes():
     c = _bf16("llama-3.1-8b-instruct-4bit.json")
     hidden, inter, kv_dim = 4096, 14336, 8 * 128
