@@ -45,3 +45,20 @@ def test_a_journal_for_another_bundle_or_chunking_is_refused(tmp_path):
     with pytest.raises(JournalError, match="not an exo-gay journal"):
         read_journal(str(tmp_path / "x"), "h1", 10)
     assert read_journal(str(tmp_path / "absent"), "h1", 10) == []
+
+
+def test_resuming_after_a_torn_line_keeps_the_journal_readable(tmp_path):
+    # A coordinator killed mid-write leaves a torn last line; the resumed run appends after
+    # it, and a second resume must still read every chunk the resumed run accepted.
+    path = str(tmp_path / "j.jsonl")
+    j = Journal(path, "h", 10)
+    j.accepted(0, 10, '"0x1"', ("a",))
+    j.close()
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"accept": [10, 1')  # killed mid-write
+    assert len(read_journal(path, "h", 10)) == 1
+    j = Journal(path, "h", 10)  # the resumed run
+    j.accepted(10, 10, '"0x2"', ("b",))
+    j.close()
+    events = list(replay(read_journal(path, "h", 10)))
+    assert events == [("accept", 0, 10, '"0x1"', ("a",)), ("accept", 10, 10, '"0x2"', ("b",))]

@@ -48,10 +48,26 @@ def read_journal(path: str, bundle_hash: str, chunk_size: int) -> list[dict]:
     return events
 
 
+def _cut_torn_tail(path: str) -> int:
+    """Cut a torn last line off, so the next append starts a line of its own; the size left.
+
+    Appending after a torn line would glue the new event to it: that event would be lost, and
+    the next one would make the journal unreadable.
+    """
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep != len(data):
+            f.truncate(keep)
+    return keep
+
+
 class Journal:
     def __init__(self, path: str, bundle_hash: str, chunk_size: int):
         self.path = path
-        fresh = not os.path.exists(path) or os.path.getsize(path) == 0
+        fresh = _cut_torn_tail(path) == 0
         self._f = open(path, "a", encoding="utf-8")
         if fresh:
             self._write({"journal": JOURNAL_VERSION, "bundle_hash": bundle_hash, "chunk_size": chunk_size})
