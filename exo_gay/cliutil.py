@@ -14,7 +14,7 @@ import tempfile
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
-from .spi import INDEX_SPACE
+from .spi import INDEX_SPACE, rgb
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the work ran but could not be verified
@@ -136,6 +136,18 @@ def progress(total: int, description: str, enabled: bool, unit: str = "colours")
             MofNCompleteColumn(), _Rate(""), TimeRemainingColumn()]
     with Progress(*cols, console=Console(stderr=True), transient=False) as p:
         yield _RichProgress(p, p.add_task(description, total=total))
+
+
+def hex_rgb(color: int) -> str:
+    """A colour's low 24 bits (spi.rgb) as "#rrggbb"."""
+    r, g, b = rgb(color)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def swatch(color: int) -> str:
+    """A colour's low 24 bits (spi.rgb) as six cells of 24-bit ANSI background."""
+    r, g, b = rgb(color)
+    return f"\x1b[48;2;{r};{g};{b}m      \x1b[0m"
 
 
 def human_rate(x: float) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from ..cliutil import (EXIT_OK, UsageError, human_rate, parse_int, print_json, progress,
-                       show_progress)
+from ..cliutil import (EXIT_OK, UsageError, hex_rgb, human_rate, parse_int, print_json, progress,
+                       show_progress, swatch)
 from ..spi import INDEX_SPACE, IHOR_SEED, MASK64, hex64
 
 ALGORITHM_CHOICES = ("canonical", "gayhy-turbo32")
@@ -105,11 +105,6 @@ def cmd_fingerprint(args) -> int:
     return EXIT_OK
 
 
-def swatch(color: int) -> str:
-    r, g, b = (color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF
-    return f"\x1b[48;2;{r};{g};{b}m      \x1b[0m"
-
-
 def cmd_colors(args) -> int:
     from ..spi import GOLDEN, mix, rgb
 
@@ -130,8 +125,7 @@ def cmd_colors(args) -> int:
     width = len(str(start + count - 1))
     lines = []
     for i, c in colours:
-        r, g, b = rgb(c)
-        line = f"{i:>{width}}  {hex64(c)}  #{r:02x}{g:02x}{b:02x}"
+        line = f"{i:>{width}}  {hex64(c)}  {hex_rgb(c)}"
         lines.append(f"{line}  {swatch(c)}" if use_swatch else line)
     sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK

@@ -6,8 +6,8 @@ import os
 import sys
 import time
 
-from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, human_rate,
-                       parse_int, print_json, progress, read_json_file, show_progress)
+from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, hex_rgb, human_rate,
+                       parse_int, print_json, progress, read_json_file, show_progress, swatch)
 from ..spi import INDEX_SPACE, hex64
 
 
@@ -71,12 +71,6 @@ def _parse_range(args) -> tuple[int, int, int]:
     return seed, start, count
 
 
-def swatch(color: int) -> str:
-    """Two cells of the colour's low 24 bits as a 24-bit ANSI background."""
-    r, g, b = (color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF
-    return f"\x1b[48;2;{r};{g};{b}m      \x1b[0m"
-
-
 def _run(spec: str, seed: int, start: int, count: int, args):
     from ..reductions import get_reduction
     from ..runner import default_threads, reduce_range
@@ -94,8 +88,7 @@ def _winner_fields(value) -> dict:
     from ..spi import rgb
 
     d, i, c = value
-    r, g, b = rgb(c)
-    return {"index": i, "color": hex64(c), "distance": d, "rgb": [r, g, b], "hex_rgb": f"#{r:02x}{g:02x}{b:02x}"}
+    return {"index": i, "color": hex64(c), "distance": d, "rgb": list(rgb(c)), "hex_rgb": hex_rgb(c)}
 
 
 def _show_winner(out: dict, label: str) -> None:
