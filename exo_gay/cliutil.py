@@ -51,6 +51,11 @@ def parse_int(text: str | int, name: str, lo: int = 0, hi: int = INDEX_SPACE - 1
     return value
 
 
+def parse_threads(text: str | None) -> int | None:
+    """A --threads value in [1, 4096]; None (all cores, the runner's default) when not given."""
+    return None if text is None else parse_int(text, "--threads", lo=1, hi=4096)
+
+
 def dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False) + "\n"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from ..cliutil import (EXIT_OK, UsageError, hex_rgb, human_rate, parse_int, print_json, progress,
-                       show_progress, swatch)
+from ..cliutil import (EXIT_OK, UsageError, hex_rgb, human_rate, parse_int, parse_threads, print_json,
+                       progress, show_progress, swatch)
 from ..spi import INDEX_SPACE, IHOR_SEED, MASK64, hex64
 
 ALGORITHM_CHOICES = ("canonical", "gayhy-turbo32")
@@ -53,10 +53,6 @@ def _add_backend_args(p) -> None:
     p.add_argument("--backend", default="auto", help="colour backend (default auto: fastest that passes its self-check)")
 
 
-def _threads(args) -> int | None:
-    return None if args.threads is None else parse_int(args.threads, "--threads", lo=1, hi=4096)
-
-
 def _backend(name: str):
     from ..kernels import BackendRefused, get_backend
 
@@ -82,7 +78,7 @@ def cmd_fingerprint(args) -> int:
     from ..runner import default_threads, reduce_range
 
     seed, start, count = _range_args(args, args.algorithm)
-    threads = _threads(args) or default_threads()
+    threads = parse_threads(args.threads) or default_threads()
     backend = _backend(args.backend)
     with progress(count, "fingerprint", show_progress(args.json)) as bar:
         t0 = time.perf_counter()
@@ -138,7 +134,7 @@ def cmd_gayhy(args) -> int:
     seed = parse_int(args.seed, "--seed")
     count = parse_int(args.count, "--count", lo=1, hi=1 << 32)
     backend = _backend(args.backend)
-    xor32 = reduce_range(seed, 0, count, "gayhy-turbo32", threads=_threads(args), backend=backend)
+    xor32 = reduce_range(seed, 0, count, "gayhy-turbo32", threads=parse_threads(args.threads), backend=backend)
     fp = gayhy.gayhy_fp(seed, xor32)
     triadic = gayhy.triadic_xor(seed)
     if args.json:
@@ -156,7 +152,7 @@ def cmd_bench(args) -> int:
 
     threads = None
     if args.threads:
-        threads = [parse_int(t, "--threads", lo=1, hi=4096) for t in args.threads.split(",")]
+        threads = [parse_threads(t) for t in args.threads.split(",")]
     if not 0.05 <= args.seconds <= 600:
         raise UsageError("--seconds must be in [0.05, 600]")
     report = run_bench(seconds=args.seconds, threads=threads, with_c=not args.no_c,

@@ -7,7 +7,7 @@ import sys
 import time
 
 from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, hex_rgb, human_rate,
-                       parse_int, print_json, progress, read_json_file, show_progress, swatch)
+                       parse_int, parse_threads, print_json, progress, read_json_file, show_progress, swatch)
 from ..spi import INDEX_SPACE, hex64
 
 
@@ -58,10 +58,6 @@ def _range_args(p) -> None:
     _common(p)
 
 
-def _threads(args) -> int | None:
-    return None if args.threads is None else parse_int(args.threads, "--threads", lo=1, hi=4096)
-
-
 def _parse_range(args) -> tuple[int, int, int]:
     seed = parse_int(args.seed, "--seed")
     start = parse_int(args.start, "--start")
@@ -76,7 +72,7 @@ def _run(spec: str, seed: int, start: int, count: int, args):
     from ..runner import default_threads, reduce_range
 
     red = get_reduction(spec)
-    threads = _threads(args) or default_threads()
+    threads = parse_threads(args.threads) or default_threads()
     with progress(count, f"game {red.name}", show_progress(args.json)) as bar:
         t0 = time.perf_counter()
         value = reduce_range(seed, start, count, reduction=red, threads=threads, on_progress=bar.advance)
@@ -165,7 +161,7 @@ def _bundle_fingerprints(seed, by_p, args) -> tuple[int, int, int]:
 
     total = sum(c for rs in by_p.values() for _, c in rs)
     with progress(total, "fingerprints", show_progress(args.json)) as bar:
-        return polarity_fingerprints(seed, by_p, threads=_threads(args), on_progress=bar.advance)
+        return polarity_fingerprints(seed, by_p, threads=parse_threads(args.threads), on_progress=bar.advance)
 
 
 _POLARITY_NAMES = {"0": 0, "1": 1, "2": 2, "minus": 0, "ergodic": 1, "plus": 2}
@@ -190,7 +186,7 @@ def _given_fingerprints(items: list[str]) -> tuple[int, int, int]:
 def cmd_encode(args) -> int:
     from ..games import DisguiseError, encode_message, message_words
 
-    _threads(args)  # validate before any work
+    parse_threads(args.threads)  # validate before any work
     try:
         message_words(args.message)  # length check before any work
     except DisguiseError as e:
@@ -218,7 +214,7 @@ def cmd_encode(args) -> int:
 def cmd_decode(args) -> int:
     from ..games import DisguiseError, decode_message, parse_mask
 
-    _threads(args)  # validate before any work
+    parse_threads(args.threads)  # validate before any work
     mask = read_json_file(args.mask, "mask")
     try:
         _, mask_seed = parse_mask(mask)

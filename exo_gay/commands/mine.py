@@ -6,7 +6,7 @@ import os
 import sys
 
 from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, human_rate, parse_int,
-                       print_json, progress, show_progress)
+                       parse_threads, print_json, progress, show_progress)
 from ..spi import MESH_PORT
 
 
@@ -52,7 +52,7 @@ def cmd_serve(args) -> int:
     from ..mesh.service import serve
 
     port = parse_int(args.port, "--port", hi=65535)
-    threads = None if args.threads is None else parse_int(args.threads, "--threads", lo=1, hi=4096)
+    threads = parse_threads(args.threads)
     if not args.node_id.strip():
         raise UsageError("--node-id: empty")
     key = _key(args.key_file)
@@ -77,7 +77,7 @@ def cmd_mine(args) -> int:
     spot = parse_int(args.spot_checks, "--spot-checks", hi=1 << 20)
     replicas = parse_int(args.replicas, "--replicas", lo=1, hi=1 << 10)
     chunk = None if args.chunk_size is None else parse_int(args.chunk_size, "--chunk-size", lo=1)
-    threads = None if args.threads is None else parse_int(args.threads, "--threads", lo=1, hi=4096)
+    threads = parse_threads(args.threads)
     if args.chunk_deadline is not None and not 0 < args.chunk_deadline <= 86400:
         raise UsageError("--chunk-deadline must be in (0, 86400] seconds")
     peers = load_cluster(args.peers) if args.peers else None
