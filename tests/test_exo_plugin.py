@@ -38,12 +38,6 @@ def py(code: str, env_extra: dict | None = None, drop: tuple = (), timeout: floa
                           cwd=ROOT, timeout=timeout)
 
 
-def cli(*args: str, env_extra: dict | None = None, timeout: float = 60):
-    env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "exo_gay", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=timeout)
-
-
 # ------------------------------------------------------------------ pure policy (CI)
 
 def test_colour_rate_maps_to_tflops_by_twelve_integer_ops_per_colour():
@@ -88,21 +82,21 @@ def test_plan_record_names_the_nodes_left_out():
     assert exo_plugin.is_left_out(parts, "b") and not exo_plugin.is_left_out(parts, "a")
 
 
-def test_exo_command_bad_module_is_exit_2_with_one_line():
-    r = cli("exo", "--module", "foo.main", "--", "--node-id", "x")
+def test_exo_command_bad_module_is_exit_2_with_one_line(cli):
+    r = cli("exo", "--module", "foo.main", "--", "--node-id", "x", timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "foo.main" in r.stderr
 
 
 @pytest.mark.skipif(HAVE_EXO or exo_plugin.importable("exe.main"), reason="exo is importable here")
-def test_exo_command_without_exo_is_exit_2():
-    r = cli("exo", "--", "--node-id", "x")
+def test_exo_command_without_exo_is_exit_2(cli):
+    r = cli("exo", "--", "--node-id", "x", timeout=60)
     assert r.returncode == 2 and "neither exe.main nor exo.main is importable" in r.stderr
 
 
-def test_exo_command_unimportable_module_is_exit_2():
+def test_exo_command_unimportable_module_is_exit_2(cli):
     if exo_plugin.importable("exe.main"):
         pytest.skip("the exe fork is importable here")
-    r = cli("exo", "--module", "exe.main", "--", "--node-id", "x")
+    r = cli("exo", "--module", "exe.main", "--", "--node-id", "x", timeout=60)
     assert r.returncode == 2 and "not importable" in r.stderr
 
 
@@ -354,9 +348,7 @@ def test_every_node_carries_the_same_figures_declared_or_measured(ring):
 
 
 @pytest.mark.exo
-def test_exo_gay_mine_over_the_rings_grpc_ports(ring, tmp_path):
-    if not exo_plugin.importable("exo_gay.commands.mine"):
-        pytest.skip("exo-gay mine is not in this build yet")
+def test_exo_gay_mine_over_the_rings_grpc_ports(ring, tmp_path, cli):
     for i in ring.ids:
         assert "miner service registered" in ring.log(i), ring.log(i)[-2000:]
     seed, per = 7202985, 20000

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
+
+from conftest import run_cli
 
 MODEL = "configs/models/llama-3.1-70b-instruct-4bit.json"
 CLUSTER = "configs/cluster.example.json"
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "exo_gay", "partition", *args],
-                          capture_output=True, text=True, timeout=120)
+    return run_cli("partition", *args)
 
 
 def test_example_cluster_exo_default_runs_out_of_memory_ours_fits(tmp_path):
