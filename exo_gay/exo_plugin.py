@@ -250,13 +250,8 @@ def add_miner(server: Any, node_id: str, log: Callable[[str], None] = print) -> 
     """Register the miner servicer on exo's grpc.aio server (before it starts)."""
     if os.environ.get(ENV_MINER, "1") == "0":
         return False
-    try:
-        service = importlib.import_module("exo_gay.mesh.service")
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("exo_gay.mesh"):
-            log("exo-gay: the miner service (exo_gay.mesh) is not in this build; mining off")
-            return False
-        raise
+    from .mesh import service
+
     health = _health_importable()
     if not health:
         # exo pins protobuf 5.28; a grpcio-health-checking built for a newer protobuf refuses

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from . import spi
 from .reductions import Reduction
-from .spi import GOLDEN, MASK64, TWISTS, Polarity, color_at, fnv1a, hex64, mix
+from .spi import GOLDEN, MASK64, Polarity, color_at, fnv1a, hex64, mix, twisted_seed
 
 NAMES = ("furthest", "fixed")
 
@@ -273,10 +273,6 @@ def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
     return name, params
 
 
-def canonical_spec(spec: str) -> str:
-    return reduction_for(spec).name
-
-
 def reduction_for(spec: str) -> Reduction:
     """The Reduction for a game spec; its .name is the canonical spec ("fixed" -> "fixed(depth=1048576)")."""
     name, params = parse_spec(spec)
@@ -327,7 +323,7 @@ def key_stream(fingerprints: Iterable[int], n: int) -> list[int]:
     for j in range(n):
         k = 0
         for p, f in enumerate(fps):
-            k ^= color_at(f ^ TWISTS[Polarity(p)], j)
+            k ^= color_at(twisted_seed(f, p), j)
         out.append(k)
     return out
 

@@ -9,7 +9,7 @@ labelled as a compatibility mode and never used by default.
 
 from __future__ import annotations
 
-from .spi import GOLDEN, MASK64, MIX1, MIX2, TWISTS, Polarity, check_range
+from .spi import GOLDEN, MASK64, MIX1, MIX2, Polarity, check_range, twisted_seed
 
 MASK32 = (1 << 32) - 1
 GOLDEN32 = GOLDEN & MASK32
@@ -58,7 +58,7 @@ def doubled_mix(x: int) -> int:
 
 def triadic_part(seed: int, p: Polarity | int, n: int = TRIADIC_N) -> int:
     """One polarity's share of gay.hy's triadic check: t ^ XOR of j = p, p+3, ... (n of them)."""
-    t = seed ^ TWISTS[Polarity(p)]
+    t = twisted_seed(seed, p)
     acc = 0
     for k in range(n):
         j = p + 3 * k

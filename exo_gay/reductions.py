@@ -9,7 +9,6 @@ so two machines' results can be compared for equality as text.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -46,27 +45,21 @@ XOR = Reduction(
 )
 
 _BUILTIN = {"xor": XOR}
-# Games live in their own module; loaded on first use so the fingerprint path stays light.
-# A game is named by a spec string that carries its parameters, e.g. "furthest" or
-# "fixed(depth=64)", so one string identifies a reduction everywhere it travels.
-_GAMES_MODULE = "exo_gay.games"
+# Games live in their own module (exo_gay/games.py), imported on first use so the fingerprint
+# path stays light.  A game is named by a spec string that carries its parameters, e.g.
+# "furthest" or "fixed(depth=64)", so one string identifies a reduction everywhere it travels.
 
 
 def get_reduction(spec: str) -> Reduction:
     """The reduction for a spec string; KeyError (with the known names) if there is none."""
     if spec in _BUILTIN:
         return _BUILTIN[spec]
-    try:
-        games = importlib.import_module(_GAMES_MODULE)
-    except ModuleNotFoundError:
-        raise KeyError(f"unknown game {spec!r} (known: xor)") from None
+    from . import games
+
     return games.reduction_for(spec)  # raises KeyError/ValueError for unknown or malformed specs
 
 
 def reduction_names() -> list[str]:
-    names = list(_BUILTIN)
-    try:
-        names += list(importlib.import_module(_GAMES_MODULE).NAMES)
-    except ModuleNotFoundError:
-        pass
-    return names
+    from . import games
+
+    return [*_BUILTIN, *games.NAMES]

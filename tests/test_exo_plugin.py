@@ -368,8 +368,6 @@ def test_exo_gay_mine_over_the_rings_grpc_ports(ring, tmp_path, cli):
 @pytest.mark.exo
 def test_coordinator_inside_a_node_uses_exos_peer_channels(ring):
     """A node's view: exo's own GRPCPeerHandles, connected; the coordinator rides their channels."""
-    if not exo_plugin.importable("exo_gay.mesh.coordinator"):
-        pytest.skip("the mesh coordinator is not in this build yet")
     import asyncio
 
     from exo.networking.grpc.grpc_peer_handle import GRPCPeerHandle

@@ -7,6 +7,7 @@ import time
 
 from ..cliutil import (EXIT_OK, UsageError, hex_rgb, human_rate, parse_int, parse_threads, print_json,
                        progress, show_progress, swatch)
+from ..gayhy import PUBLISHED_COUNT
 from ..spi import INDEX_SPACE, IHOR_SEED, MASK64, hex64
 
 ALGORITHM_CHOICES = ("canonical", "gayhy-turbo32")
@@ -34,7 +35,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("gayhy", help="gay.hy's two published figures (compatibility, not fingerprints)")
     p.add_argument("--seed", default=str(IHOR_SEED))
-    p.add_argument("--count", default="500000000", help="colours for fp= (default 500M, as published)")
+    p.add_argument("--count", default=str(PUBLISHED_COUNT), help="colours for fp= (default 500M, as published)")
     _add_backend_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_gayhy)

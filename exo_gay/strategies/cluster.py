@@ -36,8 +36,6 @@ GBPS_PER_FP16_TFLOPS = 14.0
 # against that chip's published 400 GB/s. Only a ranking signal; a measured GB/s wins.
 COLOURS_PER_GBPS = 2.03e9 / 400.0
 
-SPEED_KEYS = ("mem_bandwidth_gbs", "colors_per_second")
-
 
 @dataclass(frozen=True)
 class Node:
