@@ -17,6 +17,7 @@ import tempfile
 import time
 from typing import Any
 
+from .gayhy import ALGORITHMS, INDEX_SPACES
 from .kernels import backend_names, get_backend, BackendRefused
 from .reductions import XOR, get_reduction, reduction_names
 from .runner import default_threads, reduce_range
@@ -92,7 +93,7 @@ def measure(fn, seconds: float, first: int = 1 << 22) -> dict:
 
 def _reduce_any(count: int, algorithm: str, threads: int, backend) -> None:
     # gayhy-turbo32 indices end at 2**32: a longer measurement repeats the space from 0.
-    limit = (1 << 32) if algorithm == "gayhy-turbo32" else count
+    limit = INDEX_SPACES[algorithm]
     while count > 0:
         n = min(count, limit)
         reduce_range(SEED, 0, n, algorithm, threads=threads, backend=backend)
@@ -160,7 +161,7 @@ def run_bench(seconds: float = 1.0, threads: list[int] | None = None, with_c: bo
             continue
         # The pure-Python reference is ~1e6/s: one short single-thread figure is enough.
         ts = [1] if name == "python" else threads
-        for algorithm in ("canonical", "gayhy-turbo32"):
+        for algorithm in ALGORITHMS:
             for t in ts:
                 say(f"bench: {name} {algorithm} {t} thread(s)")
                 fn = (lambda n, a=algorithm, t=t, b=backend: _reduce_any(n, a, t, b))

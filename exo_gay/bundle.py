@@ -19,10 +19,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .gayhy import ALGORITHMS, INDEX_SPACES, index_space_text
 from .spi import INDEX_SPACE, MASK64, fnv1a, hex64, mix
 
 BUNDLE_VERSION = 1
-ALGORITHMS = ("canonical", "gayhy-turbo32")
 TOP_KEYS = ("version", "seed", "ranges", "total", "expected_xor", "algorithm", "game", "chunk_size")
 RANGE_KEYS = ("host", "start", "count", "polarity")
 
@@ -138,7 +138,7 @@ def validate(doc: Any) -> tuple[Bundle | None, list[str]]:
     if algorithm not in ALGORITHMS:
         problems.append(f"algorithm: {json.dumps(algorithm)} is not one of {', '.join(ALGORITHMS)}")
         algorithm = "canonical"
-    limit = INDEX_SPACE if algorithm == "canonical" else 1 << 32
+    limit = INDEX_SPACES[algorithm]
     game = doc.get("game", "xor")
     if not isinstance(game, str):
         problems.append(f"game: expected a string, got {json.dumps(game)}")
@@ -193,7 +193,7 @@ def validate(doc: Any) -> tuple[Bundle | None, list[str]]:
         if start is not None and count is not None:
             if start + count > limit:
                 problems.append(f"{place}: [{start}, {start + count}) runs past the end of the index space "
-                                f"({'2**64' if limit == INDEX_SPACE else '2**32 for gayhy-turbo32'})")
+                                f"({index_space_text(algorithm)})")
             else:
                 spans.append((start, start + count, i))
         if None not in (host, start, count, pol):

@@ -14,6 +14,7 @@ import tempfile
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
+from .gayhy import INDEX_SPACES, index_space_text
 from .spi import INDEX_SPACE, rgb
 
 EXIT_OK = 0
@@ -49,6 +50,19 @@ def parse_int(text: str | int, name: str, lo: int = 0, hi: int = INDEX_SPACE - 1
     if not lo <= value <= hi:
         raise UsageError(f"{name}: {value} is out of range [{lo}, {hi}]")
     return value
+
+
+def parse_range(seed: str, start: str, count: str, algorithm: str = "canonical",
+                max_count: int | None = None) -> tuple[int, int, int]:
+    """--seed, --start and --count: a non-empty range inside the algorithm's index space."""
+    limit = INDEX_SPACES[algorithm]
+    s = parse_int(seed, "--seed")
+    a = parse_int(start, "--start", hi=limit - 1)
+    n = parse_int(count, "--count", lo=1, hi=min(limit, max_count or limit))
+    if a + n > limit:
+        raise UsageError(f"--start {a} + --count {n} runs past the end of the index space "
+                         f"({index_space_text(algorithm)})")
+    return s, a, n
 
 
 def parse_threads(text: str | None) -> int | None:

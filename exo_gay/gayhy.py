@@ -9,7 +9,7 @@ labelled as a compatibility mode and never used by default.
 
 from __future__ import annotations
 
-from .spi import GOLDEN, MASK64, MIX1, MIX2, Polarity, check_range, twisted_seed
+from .spi import GOLDEN, INDEX_SPACE, MASK64, MIX1, MIX2, Polarity, check_range, twisted_seed
 
 MASK32 = (1 << 32) - 1
 GOLDEN32 = GOLDEN & MASK32
@@ -20,6 +20,10 @@ MIX1_DOUBLED = MIX1_32 * ((1 << 32) + 1)
 MIX2_DOUBLED = MIX2_32 * ((1 << 32) + 1)
 
 TURBO32_INDEX_SPACE = 1 << 32
+# Every algorithm a range can be mined with, and the end of its index space: the canonical
+# colour (spi.py) and, for compatibility only, gay.hy's 32-bit hash.
+INDEX_SPACES = {"canonical": INDEX_SPACE, "gayhy-turbo32": TURBO32_INDEX_SPACE}
+ALGORITHMS = tuple(INDEX_SPACES)
 PUBLISHED_COUNT = 500_000_000  # the seed document's fp=0xab11046c is over 500M colours
 TRIADIC_N = 100_000  # ... and its Triadic XOR over 100000 indices per polarity
 
@@ -41,6 +45,11 @@ def turbo32_xor(seed: int, start: int, count: int) -> int:
     for i in range(start, start + count):
         acc ^= turbo32_hash(seed, i)
     return acc
+
+
+def index_space_text(algorithm: str) -> str:
+    """The end of an algorithm's index space, as error messages name it."""
+    return "2**64" if algorithm == "canonical" else f"2**32 for {algorithm}"
 
 
 def gayhy_fp(seed: int, xor32: int) -> int:

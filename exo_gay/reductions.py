@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .gayhy import ALGORITHMS
 from .spi import hex64
 
 
@@ -24,7 +25,7 @@ class Reduction:
     combine: Callable[[Any, Any], Any]
     to_wire: Callable[[Any], Any]
     from_wire: Callable[[Any], Any]
-    algorithms: tuple[str, ...] = ("canonical", "gayhy-turbo32")
+    algorithms: tuple[str, ...] = ALGORITHMS
 
 
 def _parse_hex(v: Any) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..cliutil import EXIT_OK, EXIT_USAGE, UsageError, atomic_write, dump_json, parse_int, read_json_file
+from ..gayhy import ALGORITHMS
 
 
 def register(sub) -> None:
@@ -27,7 +28,7 @@ def register(sub) -> None:
     w.add_argument("--weights-from", help="JSON file: {host: colours_per_second} or an `exo-gay mine --json` report")
     m.add_argument("--nashprop", action="store_true",
                    help="order hosts by NashProp (the order every member derives alone from seed and names)")
-    m.add_argument("--algorithm", choices=("canonical", "gayhy-turbo32"), default="canonical")
+    m.add_argument("--algorithm", choices=ALGORITHMS, default="canonical")
     m.add_argument("--game", default="xor", help="what to mine (default xor: the fingerprint)")
     m.add_argument("--chunk-size", default=None, help="colours per work unit (default: chosen by `mine`)")
     m.add_argument("--compute-expected", action="store_true",

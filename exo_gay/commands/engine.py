@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 import time
 
-from ..cliutil import (EXIT_OK, UsageError, hex_rgb, human_rate, parse_int, parse_threads, print_json,
+from ..cliutil import (EXIT_OK, UsageError, hex_rgb, human_rate, parse_int, parse_range, parse_threads, print_json,
                        progress, show_progress, swatch)
-from ..gayhy import PUBLISHED_COUNT
-from ..spi import INDEX_SPACE, IHOR_SEED, MASK64, hex64
+from ..gayhy import ALGORITHMS, PUBLISHED_COUNT
+from ..spi import IHOR_SEED, MASK64, hex64
 
-ALGORITHM_CHOICES = ("canonical", "gayhy-turbo32")
 
 
 def register(sub) -> None:
@@ -18,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--seed", required=True, help="64-bit seed (decimal or 0x-hex)")
     p.add_argument("--start", default="0", help="first index (default 0)")
     p.add_argument("--count", required=True, help="number of colours (1e9 form accepted)")
-    p.add_argument("--algorithm", choices=ALGORITHM_CHOICES, default="canonical",
+    p.add_argument("--algorithm", choices=ALGORITHMS, default="canonical",
                    help="canonical (default) or gay.hy's 32-bit hash, for compatibility only")
     _add_backend_args(p)
     p.add_argument("--json", action="store_true", help="print JSON, no progress bar")
@@ -63,22 +62,11 @@ def _backend(name: str):
         raise UsageError(str(e)) from None
 
 
-def _range_args(args, algorithm: str) -> tuple[int, int, int]:
-    seed = parse_int(args.seed, "--seed")
-    limit = INDEX_SPACE if algorithm == "canonical" else 1 << 32
-    start = parse_int(args.start, "--start", hi=limit - 1)
-    count = parse_int(args.count, "--count", lo=1, hi=limit)
-    if start + count > limit:
-        raise UsageError(f"--start {start} + --count {count} runs past the end of the index space "
-                         f"({'2**64' if algorithm == 'canonical' else '2**32 for gayhy-turbo32'})")
-    return seed, start, count
-
-
 def cmd_fingerprint(args) -> int:
     from ..gayhy import gayhy_fp
     from ..runner import default_threads, reduce_range
 
-    seed, start, count = _range_args(args, args.algorithm)
+    seed, start, count = parse_range(args.seed, args.start, args.count, args.algorithm)
     threads = parse_threads(args.threads) or default_threads()
     backend = _backend(args.backend)
     with progress(count, "fingerprint", show_progress(args.json)) as bar:
@@ -105,11 +93,7 @@ def cmd_fingerprint(args) -> int:
 def cmd_colors(args) -> int:
     from ..spi import GOLDEN, mix, rgb
 
-    seed = parse_int(args.seed, "--seed")
-    start = parse_int(args.start, "--start")
-    count = parse_int(args.count, "--count", lo=1, hi=1_000_000)
-    if start + count > INDEX_SPACE:
-        raise UsageError(f"--start {start} + --count {count} runs past 2**64")
+    seed, start, count = parse_range(args.seed, args.start, args.count, max_count=1_000_000)
     colours = []
     x = (seed + start * GOLDEN) & MASK64
     for k in range(count):

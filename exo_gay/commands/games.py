@@ -7,8 +7,9 @@ import sys
 import time
 
 from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, hex_rgb, human_rate,
-                       parse_int, parse_threads, print_json, progress, read_json_file, show_progress, swatch)
-from ..spi import INDEX_SPACE, hex64
+                       parse_int, parse_range, parse_threads, print_json, progress, read_json_file,
+                       show_progress, swatch)
+from ..spi import hex64
 
 
 def register(sub) -> None:
@@ -58,15 +59,6 @@ def _range_args(p) -> None:
     _common(p)
 
 
-def _parse_range(args) -> tuple[int, int, int]:
-    seed = parse_int(args.seed, "--seed")
-    start = parse_int(args.start, "--start")
-    count = parse_int(args.count, "--count", lo=1, hi=INDEX_SPACE)
-    if start + count > INDEX_SPACE:
-        raise UsageError(f"--start {start} + --count {count} runs past the end of the index space 2**64")
-    return seed, start, count
-
-
 def _run(spec: str, seed: int, start: int, count: int, args):
     from ..reductions import get_reduction
     from ..runner import default_threads, reduce_range
@@ -104,7 +96,7 @@ def _timing(out: dict, seconds: float, threads: int) -> None:
 def cmd_furthest(args) -> int:
     from ..games import TARGET
 
-    seed, start, count = _parse_range(args)
+    seed, start, count = parse_range(args.seed, args.start, args.count)
     red, value, seconds, threads = _run("furthest", seed, start, count, args)
     out = {"game": red.name, "seed": seed, "start": start, "count": count, "target": hex64(TARGET),
            **_winner_fields(value)}
@@ -122,7 +114,7 @@ def cmd_fixed(args) -> int:
     from ..games import MAX_DEPTH, spec_depth
     from ..spi import mix
 
-    seed, start, count = _parse_range(args)
+    seed, start, count = parse_range(args.seed, args.start, args.count)
     depth = None if args.depth is None else parse_int(args.depth, "--depth", lo=1, hi=MAX_DEPTH)
     spec = "fixed" if depth is None else f"fixed(depth={depth})"
     red, value, seconds, threads = _run(spec, seed, start, count, args)

@@ -17,8 +17,6 @@ from typing import Protocol
 
 from .. import gayhy, spi
 
-ALGORITHMS = ("canonical", "gayhy-turbo32")
-
 # name -> (module, class).  Order is the order "auto" tries them in: fastest first.
 _REGISTRY = {
     "numba-cpu": ("exo_gay.kernels.numba_cpu", "NumbaCPU"),

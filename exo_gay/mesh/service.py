@@ -28,13 +28,13 @@ from typing import Any
 import grpc
 
 from .. import __version__
+from ..gayhy import INDEX_SPACES
 from ..spi import mix
 from . import mesh_pb2 as pb
 from .auth import AuthError, Verifier, sign
 from .wire import (CHANNEL_OPTIONS, MAX_CHUNKS_PER_CALL, METHODS, SERVICE, value_to_text)
 
 FAULT_ENV = "EXO_GAY_TEST_FAULT"
-ALGORITHM_LIMITS = {"canonical": 1 << 64, "gayhy-turbo32": 1 << 32}
 
 
 def parse_fault(text: str | None) -> tuple[str, float] | None:
@@ -100,7 +100,7 @@ class MinerServicer:
         from ..runner import reduce_range
 
         await self._authenticate("Mine", request, context)
-        if request.algorithm not in ALGORITHM_LIMITS:
+        if request.algorithm not in INDEX_SPACES:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown algorithm {request.algorithm!r}")
         try:
             reduction = get_reduction(request.game or "xor")
@@ -109,7 +109,7 @@ class MinerServicer:
         if not 0 < len(request.chunks) <= MAX_CHUNKS_PER_CALL:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"a call mines 1..{MAX_CHUNKS_PER_CALL} chunks, got {len(request.chunks)}")
-        limit = ALGORITHM_LIMITS[request.algorithm]
+        limit = INDEX_SPACES[request.algorithm]
         for ch in request.chunks:
             if ch.count < 1 or ch.start + ch.count > limit:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad chunk [{ch.start}, +{ch.count})")
