@@ -79,11 +79,17 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def atomic_write(path: str, text: str) -> None:
-    """Write a whole file or nothing: a temporary file in the same folder, then rename."""
+def check_folder(path: str) -> None:
+    """Refuse an output file whose folder does not exist: call it before the work, not after."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {path}: folder {folder} does not exist")
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write a whole file or nothing: a temporary file in the same folder, then rename."""
+    check_folder(path)
+    folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -208,6 +208,15 @@ def test_cli_make_refuses_bad_input_and_writes_nothing(cli, tmp_path):
         assert not out.exists()
 
 
+def test_cli_make_refuses_a_missing_output_folder_before_computing(cli, tmp_path):
+    # 1e13 colours take minutes on any core count: only a refusal up front answers in the bound.
+    out = tmp_path / "absent" / "b.json"
+    r = cli("bundle", "make", "--seed", "1", "--total", "1e13", "--hosts", "a,b", "--compute-expected",
+            "-o", str(out), timeout=30)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr, r.stderr
+    assert not out.parent.exists()
+
+
 def test_game_spec_is_stored_canonically():
     # "fixed" and its explicit default depth are one game: same spec, same bundle hash.
     from exo_gay.bundle import parse_bundle

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cliutil import EXIT_OK, EXIT_USAGE, UsageError, atomic_write, dump_json, parse_int, read_json_file
+from ..cliutil import EXIT_OK, EXIT_USAGE, UsageError, atomic_write, check_folder, dump_json, parse_int, read_json_file
 from ..gayhy import ALGORITHMS
 
 
@@ -96,6 +96,8 @@ def cmd_make(args) -> int:
         raise UsageError(str(e)) from None
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.out:
+        check_folder(args.out)
     if args.compute_expected:
         if bundle.game != "xor":
             raise UsageError("--compute-expected: only for game xor")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, hex_rgb, human_rate,
+from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, check_folder, dump_json, hex_rgb, human_rate,
                        parse_int, parse_range, parse_threads, print_json, progress, read_json_file,
                        show_progress, swatch)
 from ..spi import hex64
@@ -185,9 +184,7 @@ def cmd_encode(args) -> int:
         raise UsageError(str(e)) from None
     seed, by_p = _load_bundle(args.bundle)
     if args.out is not None:  # refuse an unwritable destination before computing anything
-        folder = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(folder):
-            raise UsageError(f"cannot write {args.out}: folder {folder} does not exist")
+        check_folder(args.out)
     fps = _bundle_fingerprints(seed, by_p, args)
     mask = encode_message(args.message, fps, seed=seed)
     text = dump_json(mask)

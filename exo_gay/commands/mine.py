@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, dump_json, human_rate, parse_int,
+from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, check_folder, dump_json, human_rate, parse_int,
                        parse_threads, print_json, progress, show_progress)
 from ..spi import MESH_PORT
 
@@ -81,10 +80,9 @@ def cmd_mine(args) -> int:
     if args.chunk_deadline is not None and not 0 < args.chunk_deadline <= 86400:
         raise UsageError("--chunk-deadline must be in (0, 86400] seconds")
     peers = load_cluster(args.peers) if args.peers else None
-    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        raise UsageError(f"--out {args.out}: folder does not exist")
-    if args.journal and not os.path.isdir(os.path.dirname(os.path.abspath(args.journal))):
-        raise UsageError(f"--journal {args.journal}: folder does not exist")
+    for path in (args.out, args.journal):
+        if path:
+            check_folder(path)
     try:  # refuse everything refusable before a miner starts or a journal is created
         check_setup(bundle, [p.node_id for p in peers] if peers else bundle.hosts, replicas, spot, chunk,
                     args.journal)

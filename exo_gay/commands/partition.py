@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 
-from ..cliutil import UsageError, atomic_write, parse_int, print_json, read_json_file
+from ..cliutil import UsageError, atomic_write, check_folder, parse_int, print_json, read_json_file
 
 
 def register(sub) -> None:
@@ -40,6 +40,8 @@ def cmd_partition(args) -> int:
     headroom = _float(args.headroom, "--headroom", 0.0, 0.95)
     hop_ms = _float(args.hop_ms, "--hop-ms", 0.0, 1e4)
     cluster = read_json_file(args.cluster, "cluster file")
+    if args.svg:
+        check_folder(args.svg)
 
     from ..strategies.cluster import ClusterError, nodes_from_manual_config, ring_order
     from ..strategies.model_costs import ModelNotFound, load_costs
