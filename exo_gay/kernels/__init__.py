@@ -15,7 +15,8 @@ import sys
 import threading
 from typing import Protocol
 
-from .. import gayhy, spi
+from .. import spi
+from .reference import PythonReference
 
 # name -> (module, class).  Order is the order "auto" tries them in: fastest first.
 _REGISTRY = {
@@ -102,9 +103,8 @@ def known_answer_cases(rng: random.Random | None = None) -> list[tuple[str, int,
 
 
 def reference_xor(algorithm: str, seed: int, start: int, count: int) -> int:
-    if algorithm == "canonical":
-        return spi.xor_range(seed, start, count)
-    return gayhy.turbo32_xor(seed, start, count)
+    """The known answer: the pure-Python backend (spi.py, gayhy.py) on one core."""
+    return PythonReference().xor_piece(seed, start, count, algorithm)
 
 
 def self_check(backend: Backend) -> str | None:
