@@ -70,7 +70,7 @@ def _parse_weights(text: str) -> dict[str, float]:
 
 
 def cmd_make(args) -> int:
-    from ..bundle import BundleError, make_bundle, nashprop_order, weights_from_doc
+    from ..bundle import make_bundle, nashprop_order, weights_from_doc
 
     seed = parse_int(args.seed, "--seed")
     total = parse_int(args.total, "--total", lo=1, hi=1 << 64)
@@ -92,9 +92,7 @@ def cmd_make(args) -> int:
             hosts = nashprop_order(seed, hosts)
         bundle = make_bundle(seed, total, hosts, weights=weights, start=start, algorithm=args.algorithm,
                              game=args.game, chunk_size=chunk)
-    except BundleError as e:
-        raise UsageError(str(e)) from None
-    except ValueError as e:
+    except ValueError as e:  # BundleError included
         raise UsageError(str(e)) from None
     if args.out:
         check_folder(args.out)
