@@ -32,6 +32,10 @@ class ChunkAnswer:
     node_id: str
 
 
+def _rpc_error(e: grpc.aio.AioRpcError) -> MinerError:
+    return MinerError(e.code().name, e.details() or "")
+
+
 def open_channel(address: str) -> Any:
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
 
@@ -73,24 +77,23 @@ class MinerClient:
                 wanted.discard((res.start, res.count))
                 yield ChunkAnswer(res.start, res.count, res.value, res.seconds, res.node_id)
         except grpc.aio.AioRpcError as e:
-            raise MinerError(e.code().name, e.details() or "") from None
+            raise _rpc_error(e) from None
         finally:
             call.cancel()
 
-    async def color_at(self, seed: int, index: int, timeout: float = 5.0) -> int:
-        req = sign(self.key, "ColorAt", pb.ColorAtRequest(seed=seed, index=index, algorithm="canonical"))
+    async def _unary(self, stub: Any, method: str, req: Any, timeout: float) -> Any:
+        """Sign, call, and check the reply's MAC against this request's nonce."""
+        sign(self.key, method, req)
         try:
-            reply = await self._color_at(req, timeout=timeout)
+            reply = await stub(req, timeout=timeout)
         except grpc.aio.AioRpcError as e:
-            raise MinerError(e.code().name, e.details() or "") from None
-        self._check("ColorAt.reply", reply, req.auth.nonce)
-        return reply.color
+            raise _rpc_error(e) from None
+        self._check(f"{method}.reply", reply, req.auth.nonce)
+        return reply
+
+    async def color_at(self, seed: int, index: int, timeout: float = 5.0) -> int:
+        req = pb.ColorAtRequest(seed=seed, index=index, algorithm="canonical")
+        return (await self._unary(self._color_at, "ColorAt", req, timeout)).color
 
     async def capabilities(self, timeout: float = 10.0) -> pb.CapabilitiesReply:
-        req = sign(self.key, "Capabilities", pb.CapabilitiesRequest())
-        try:
-            reply = await self._caps(req, timeout=timeout)
-        except grpc.aio.AioRpcError as e:
-            raise MinerError(e.code().name, e.details() or "") from None
-        self._check("Capabilities.reply", reply, req.auth.nonce)
-        return reply
+        return await self._unary(self._caps, "Capabilities", pb.CapabilitiesRequest(), timeout)
