@@ -336,10 +336,10 @@ class Coordinator:
     def _report(self, wall_s: float, mining_s: float) -> "MineReport":
         b, red = self.bundle, self.reduction
         problems = list(self.problems)
-        parts = [Fingerprint.of_range(b.seed, b.algorithm, c.start, c.count,
-                                      value_from_text(red, c.accepted), b.game)
-                 for c in self.sched.chunks if c.accepted is not None]
-        combined = combine_all(parts) if parts else None  # refuses any overlap
+        records = {c.idx: Fingerprint.of_range(b.seed, b.algorithm, c.start, c.count,
+                                               value_from_text(red, c.accepted), b.game)
+                   for c in self.sched.chunks if c.accepted is not None}
+        combined = combine_all(records.values()) if records else None  # refuses any overlap
         want = normalize((r.start, r.count) for r in b.ranges)
         open_chunks = [c for c in self.sched.chunks if c.accepted is None]
         if open_chunks:
@@ -356,9 +356,7 @@ class Coordinator:
         for r in b.ranges:
             mine = [c for c in self.sched.chunks if c.host == r.host]
             done = [c for c in mine if c.accepted is not None]
-            fp = combine_all(Fingerprint.of_range(b.seed, b.algorithm, c.start, c.count,
-                                                  value_from_text(red, c.accepted), b.game) for c in done) \
-                if len(done) == len(mine) else None
+            fp = combine_all(records[c.idx] for c in done) if len(done) == len(mine) else None
             m = self.miners.get(r.host)
             hosts.append({"host": r.host, "start": r.start, "count": r.count, "polarity": r.polarity,
                           "colors_per_second": round(m.rate) if m and m.rate else None,
