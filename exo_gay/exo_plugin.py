@@ -58,6 +58,10 @@ class Flops:
     int8: float
 
 
+def _flops(fp32: float) -> Flops:
+    return Flops(fp32=fp32, fp16=fp32 * FP16_PER_FP32, int8=fp32 * INT8_PER_FP32)
+
+
 def flops_from_colour_rate(colours_per_second: float) -> Flops:
     """The figure for a measured colour rate: colours/s x 12 integer ops / 1e12, as "fp32".
 
@@ -67,8 +71,7 @@ def flops_from_colour_rate(colours_per_second: float) -> Flops:
     """
     if not colours_per_second > 0 or colours_per_second == float("inf"):
         raise ValueError(f"colour rate must be positive and finite, got {colours_per_second!r}")
-    fp32 = colours_per_second * OPS_PER_COLOUR / 1e12
-    return Flops(fp32=fp32, fp16=fp32 * FP16_PER_FP32, int8=fp32 * INT8_PER_FP32)
+    return _flops(colours_per_second * OPS_PER_COLOUR / 1e12)
 
 
 def flops_from_declared(text: str) -> Flops:
@@ -79,7 +82,7 @@ def flops_from_declared(text: str) -> Flops:
         raise ValueError(f"{ENV_TFLOPS}={text!r} is not a number") from None
     if not fp32 > 0 or fp32 == float("inf"):
         raise ValueError(f"{ENV_TFLOPS}={text!r} must be a positive finite number")
-    return Flops(fp32=fp32, fp16=fp32 * FP16_PER_FP32, int8=fp32 * INT8_PER_FP32)
+    return _flops(fp32)
 
 
 def exo_knows_chip(flops: Any) -> bool:
