@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..cliutil import (EXIT_OK, UsageError, hex_rgb, human_rate, parse_int, parse_range, parse_threads, print_json,
+from ..cliutil import (EXIT_OK, UsageError, hex_rgb, parse_int, parse_range, parse_threads, print_json, rate_text,
                        progress, show_progress, swatch)
 from ..gayhy import ALGORITHMS, PUBLISHED_COUNT
 from ..spi import IHOR_SEED, MASK64, hex64
@@ -85,8 +85,7 @@ def cmd_fingerprint(args) -> int:
     else:
         print(f"seed={seed:#x} range=[{start}, {start + count}) algorithm={args.algorithm}")
         print(f"xor={out['xor']}" + (f"  gayhy fp={out['gayhy_fp']}" if "gayhy_fp" in out else ""))
-        print(f"{count} colours in {seconds:.3f} s = {human_rate(count / max(seconds, 1e-9))} colours/s "
-              f"({backend.name}, {threads} threads)")
+        print(rate_text(count, seconds, f"{backend.name}, {threads} threads"))
     return EXIT_OK
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, check_folder, dump_json, hex_rgb, human_rate,
-                       parse_int, parse_range, parse_threads, print_json, progress, read_json_file,
+from ..cliutil import (EXIT_FAILED, EXIT_OK, UsageError, atomic_write, check_folder, dump_json, hex_rgb,
+                       parse_int, parse_range, parse_threads, print_json, progress, rate_text, read_json_file,
                        show_progress, swatch)
 from ..spi import hex64
 
@@ -105,7 +105,7 @@ def cmd_furthest(args) -> int:
         return EXIT_OK
     print(f'furthest colour from "gay" (target {out["target"]}) in [{start}, {start + count}) of seed {seed:#x}')
     _show_winner(out, "from the target")
-    print(f"  {count} colours in {seconds:.3f} s = {human_rate(count / max(seconds, 1e-9))} colours/s ({threads} threads)")
+    print(f"  {rate_text(count, seconds, f'{threads} threads')}")
     return EXIT_OK
 
 
@@ -134,7 +134,7 @@ def cmd_fixed(args) -> int:
         print(f"  cycle     none: the chain c, mix(c), ... has no repeat within {depth} steps (as expected)")
     else:
         print(f"  cycle     FOUND: tail {cyc['tail']}, length {cyc['length']}")
-    print(f"  {count} colours in {seconds:.3f} s = {human_rate(count / max(seconds, 1e-9))} colours/s ({threads} threads)")
+    print(f"  {rate_text(count, seconds, f'{threads} threads')}")
     return EXIT_OK
 
 
