@@ -103,19 +103,19 @@ def atomic_write(path: str, text: str) -> None:
         raise
 
 
-def read_json_file(path: str, what: str = "file") -> Any:
-    """Load JSON, turning every way it can fail into one clear UsageError."""
+def read_json_file(path: str, what: str = "file", error: type[Exception] = UsageError) -> Any:
+    """Load JSON, turning every way it can fail into one clear ``error`` (UsageError by default)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
-        raise UsageError(f"{what} {path}: no such file") from None
+        raise error(f"{what} {path}: no such file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise UsageError(f"{what} {path}: cannot read ({e.__class__.__name__})") from None
+        raise error(f"{what} {path}: cannot read ({e.__class__.__name__})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(f"{what} {path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise error(f"{what} {path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
 
 
 def show_progress(as_json: bool = False) -> bool:

@@ -15,7 +15,6 @@ tied embedding is counted twice when first and last layer are on different nodes
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -124,13 +123,10 @@ def find_config(model: str) -> Path:
 
 
 def load_config(model: str) -> tuple[dict, Path]:
+    from ..cliutil import read_json_file
+
     path = find_config(model)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelNotFound(f"model config {path}: cannot read ({e.__class__.__name__})") from None
-    except json.JSONDecodeError as e:
-        raise ModelNotFound(f"model config {path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    config = read_json_file(str(path), "model config", error=ModelNotFound)
     if not isinstance(config, dict) or "model_type" not in config:
         raise ModelNotFound(f"model config {path}: not a model config.json (no model_type)")
     return config, path
