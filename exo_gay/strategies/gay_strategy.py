@@ -113,15 +113,17 @@ class GayShardingStrategy(_Base):  # type: ignore[misc,valid-type]
 
     # -- exo's interface ------------------------------------------------------------------
     def partition(self, topology: Any) -> list[Partition]:
-        return self._planned(topology)[0]
+        return self._planned(self._ring(topology))[0]
 
     def plan(self, topology: Any) -> tuple[list[Node], Plan | None]:
         """The ring and the plan behind partition(topology), for display and checks."""
-        nodes = ring_order(nodes_from_topology(topology, self.headroom, self.measured))
-        return nodes, self._planned(topology)[1]
+        ring = self._ring(topology)
+        return ring, self._planned(ring)[1]
 
-    def _planned(self, topology: Any) -> tuple[list[Partition], Plan | None, str]:
-        ring = ring_order(nodes_from_topology(topology, self.headroom, self.measured))
+    def _ring(self, topology: Any) -> list[Node]:
+        return ring_order(nodes_from_topology(topology, self.headroom, self.measured))
+
+    def _planned(self, ring: list[Node]) -> tuple[list[Partition], Plan | None, str]:
         sig = (self._model_key, self.objective, self.context_tokens, self.hop_ms, self.keep_all_nodes,
                tuple((n.node_id, n.budget_bytes, n.gbps) for n in ring))
         hit = self._cache.get(sig)
