@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -247,8 +248,10 @@ def weighted_counts(total: int, weights: list[float]) -> list[int]:
     Largest-remainder rounding: the counts sum to total exactly, and no host gets more
     than one colour more than its exact share.
     """
-    if not weights or any(not w > 0 for w in weights):
-        raise ValueError("every weight must be a positive number")
+    if not weights or any(not (w > 0 and math.isfinite(w)) for w in weights):
+        raise ValueError("every weight must be a positive finite number")
+    top = max(weights)  # only the ratios matter; scaled to <= 1, their sum cannot overflow to inf
+    weights = [w / top for w in weights]
     wsum = sum(weights)
     exact = [total * w / wsum for w in weights]
     counts = [int(x) for x in exact]

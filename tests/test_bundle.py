@@ -110,6 +110,13 @@ def test_weighted_split_sums_and_is_proportional(total, weights):
         assert abs(c - total * w / wsum) <= 2 + total * 1e-12
 
 
+def test_weights_count_by_ratio_however_large_and_must_be_finite():
+    # weights are rates: two equal ones split evenly even when their sum overflows a float
+    assert weighted_counts(10, [1e308, 1e308]) == weighted_counts(10, [1.0, 1.0]) == [5, 5]
+    with pytest.raises(ValueError, match="positive finite"):
+        weighted_counts(10, [float("inf"), 1.0])
+
+
 def test_weighted_bundle_gives_faster_hosts_more():
     b = make_bundle(1, 43, ["a", "b"], weights={"a": 3.1e9, "b": 1.2e9})
     assert [r.count for r in b.ranges] == [31, 12]
