@@ -31,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"exo_gay.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"exo_gay.commands.{name}":
-                continue  # a command group not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"exo_gay.commands.{name}").register(sub)
     return parser
 
 
