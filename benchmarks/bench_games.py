@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from exo_gay import games  # noqa: E402
 from exo_gay.reductions import XOR, get_reduction  # noqa: E402
-from exo_gay.runner import reduce_range  # noqa: E402
+from exo_gay.runner import default_threads, reduce_range  # noqa: E402
 
 SEED = 7202985
 
@@ -63,7 +63,7 @@ def main() -> None:
           f"(depth {depth}: {dt:.3f} s for its 3*depth budget)")
     rows.append({"game": "cycle probe", "threads": 1, "depth": depth, "seconds": round(dt, 4),
                  "steps_per_second": round(3 * depth / dt)})
-    print(json.dumps({"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    print(json.dumps({"machine": platform.processor() or platform.machine(), "cores": default_threads(),
                       "rows": rows}))
 
 
