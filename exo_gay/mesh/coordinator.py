@@ -111,7 +111,6 @@ class Coordinator:
         self.sched = Schedule([(r.host, r.start, r.count) for r in bundle.ranges], self.chunk_size, replicas,
                               speculate_floor_s=speculate_floor_s)
         self.miners: dict[str, MinerState] = {}
-        self.duplicates = 0
         self.disputes = 0
         self.resumed_colours = 0
         self.problems: list[str] = []
@@ -184,7 +183,6 @@ class Coordinator:
         if outcome == ACCEPTED:
             self._accepted(c)
         elif outcome == DUPLICATE:
-            self.duplicates += 1
             m.duplicates += 1
         elif outcome == DISPUTED:
             self.disputes += 1
@@ -377,7 +375,8 @@ class Coordinator:
             verified=not problems and not open_chunks, problems=problems, hosts=hosts, miners=miners,
             wrong_miners=[m.node_id for m in self.miners.values() if m.status == "wrong"],
             failed_miners=[m.node_id for m in self.miners.values() if m.status == "failed"],
-            duplicates_ignored=self.duplicates, disputes=self.disputes, resumed_colours=self.resumed_colours,
+            duplicates_ignored=sum(m.duplicates for m in self.miners.values()), disputes=self.disputes,
+            resumed_colours=self.resumed_colours,
             seconds=round(wall_s, 6), mining_seconds=round(mining_s, 6),
             colors_per_second=round(mined_now / mining_s) if mining_s > 0 else None)
 
