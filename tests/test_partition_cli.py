@@ -71,3 +71,17 @@ def test_nothing_fits_names_the_shortfall(tmp_path):
         "model": "m", "chip": "c", "memory": 16384, "flops": {"fp32": 0, "fp16": 0, "int8": 0}}}}}))
     err = _bad(tmp_path, "--model", MODEL, "--cluster", str(small))
     assert "short by" in err and "GB" in err
+
+
+def test_keep_all_nodes_leaves_out_a_node_too_small_for_a_layer_as_the_plugin_does(tmp_path):
+    # --keep-all-nodes gives every node a layer when that fits; a node that cannot hold one is
+    # left out (what GayShardingStrategy(keep_all_nodes=True) does inside exo), not an error.
+    def peer(port, mb):
+        return {"address": "127.0.0.1", "port": port, "device_capabilities": {
+            "model": "m", "chip": "c", "memory": mb, "flops": {"fp32": 0, "fp16": 10, "int8": 0}}}
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(json.dumps({"peers": {"big": peer(1, 131072), "tiny": peer(2, 256)}}))
+    r = run("--model", MODEL, "--cluster", str(cluster), "--keep-all-nodes", "--json")
+    assert r.returncode == 0, r.stderr
+    layers = {row["node_id"]: row["layers"] for row in json.loads(r.stdout)["plan"]["nodes"]}
+    assert layers["big"] == [0, 80] and layers["tiny"][0] == layers["tiny"][1]

@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("--headroom", default="0.25", help="share of each node's memory kept back (default 0.25)")
     p.add_argument("--hop-ms", default="3", help="assumed ms per hop between stages (default 3)")
     p.add_argument("--keep-all-nodes", action="store_true",
-                   help="give every node at least one layer, as the exo plugin does (default: idle nodes allowed)")
+                   help="give every node at least one layer when memory allows, as the exo plugin does "
+                        "(default: idle nodes allowed)")
     p.add_argument("--json", action="store_true", help="machine-readable plan with every number it used")
     p.add_argument("--svg", default=None, metavar="FILE", help="draw the ring to FILE")
     p.set_defaults(func=cmd_partition)
@@ -45,7 +46,7 @@ def cmd_partition(args) -> int:
 
     from ..strategies.cluster import ClusterError, nodes_from_manual_config, ring_order
     from ..strategies.model_costs import ModelNotFound, load_costs
-    from ..strategies.planner import PlanInfeasible, solve
+    from ..strategies.planner import PlanInfeasible, solve_keeping_nodes
     from ..strategies.plan import make_problem
     from ..strategies.report import build_report, render_text
 
@@ -59,7 +60,7 @@ def cmd_partition(args) -> int:
         raise UsageError(str(e)) from None
     problem = make_problem(costs, ring, context, hop_ms)
     try:
-        plan = solve(problem, args.objective, require_all=args.keep_all_nodes and len(ring) <= costs.n_layers)
+        plan = solve_keeping_nodes(problem, args.objective, args.keep_all_nodes)
     except PlanInfeasible as e:
         raise UsageError(f"{costs.model_id} on {args.cluster} with {context} tokens of context: {e}") from None
     report = build_report(costs, ring, problem, plan, context, headroom)

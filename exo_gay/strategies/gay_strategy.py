@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from .cluster import HEADROOM, Node, nodes_from_topology, ring_order
 from .model_costs import ModelCosts, ModelNotFound, load_costs, uniform_costs
 from .plan import DEFAULT_CONTEXT, DEFAULT_HOP_MS, exo_fraction, make_problem, plan_fractions
-from .planner import Plan, PlanInfeasible, solve
+from .planner import Plan, PlanInfeasible, solve_keeping_nodes
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +143,11 @@ class GayShardingStrategy(_Base):  # type: ignore[misc,valid-type]
         if self.costs is None:
             return [Partition(i, a, b) for i, a, b in fallback_split(ring)], None, "model not known yet"
         problem = make_problem(self.costs, ring, self.context_tokens, self.hop_ms)
-        plan, err = None, ""
-        attempts = [True, False] if self.keep_all_nodes and len(ring) <= problem.n_layers else [False]
-        for require_all in attempts:
-            try:
-                plan = solve(problem, self.objective, require_all=require_all)
-                break
-            except PlanInfeasible as e:
-                err = str(e)
-        if plan is None:
-            log.warning("GayShardingStrategy: %s; falling back to a weighted split", err)
-            return [Partition(i, a, b) for i, a, b in fallback_split(ring)], None, err
+        try:
+            plan = solve_keeping_nodes(problem, self.objective, self.keep_all_nodes)
+        except PlanInfeasible as e:
+            log.warning("GayShardingStrategy: %s; falling back to a weighted split", e)
+            return [Partition(i, a, b) for i, a, b in fallback_split(ring)], None, str(e)
         L = problem.n_layers
         parts = [Partition(ring[j].node_id, a, b) for j, a, b in plan_fractions(plan.segments, L)]
         return parts, plan, ""

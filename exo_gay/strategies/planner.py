@@ -182,6 +182,20 @@ def solve(p: Problem, objective: str = "latency", require_all: bool = False) -> 
     return evaluate(p, segs, objective)
 
 
+def solve_keeping_nodes(p: Problem, objective: str = "latency", keep_all_nodes: bool = True) -> Plan:
+    """solve(), giving every node a layer when keep_all_nodes and some plan can; else idle nodes allowed.
+
+    exo's ring needs each listed node to have a layer, but a node too small (or a ring longer
+    than the model) cannot: then the plan leaves it out rather than fail.
+    """
+    if keep_all_nodes and p.n_nodes <= p.n_layers:
+        try:
+            return solve(p, objective, require_all=True)
+        except PlanInfeasible:
+            pass
+    return solve(p, objective, require_all=False)
+
+
 def shortfall_message(p: Problem, Mm=None) -> str:
     L = p.n_layers
     if Mm is None:
