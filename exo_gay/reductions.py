@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .gayhy import ALGORITHMS
-from .spi import hex64
+from .spi import MASK64, hex64
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,14 @@ class Reduction:
 
 def _parse_hex(v: Any) -> int:
     if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.lower().startswith("0x"):
-        return int(v, 16)
-    raise ValueError(f"expected a 0x-hex string, got {v!r}")
+        value = v
+    elif isinstance(v, str) and v.lower().startswith("0x"):
+        value = int(v, 16)
+    else:
+        raise ValueError(f"expected a 0x-hex string, got {v!r}")
+    if not 0 <= value <= MASK64:
+        raise ValueError(f"expected a 64-bit value, got {v!r}")
+    return value
 
 
 XOR = Reduction(
