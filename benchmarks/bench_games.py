@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from exo_gay import games  # noqa: E402
+from exo_gay.cliutil import parse_int  # noqa: E402
 from exo_gay.reductions import XOR, get_reduction  # noqa: E402
 from exo_gay.runner import default_threads, reduce_range  # noqa: E402
 
@@ -37,10 +38,10 @@ def best_of(fn, runs: int = 3) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--count", default=str(1 << 31), help="colours per measurement (default 2**31)")
+    ap.add_argument("--count", default=str(1 << 31), help="colours per measurement (decimal, 0x-hex or 1e9; default 2**31)")
     ap.add_argument("--threads", default="1,2")
     args = ap.parse_args()
-    count = int(eval(args.count, {}))  # "2**31" is the natural way to write it here
+    count = parse_int(args.count, "--count", lo=1)
     rows = []
     for spec in ("xor", "furthest", "fixed"):
         red = XOR if spec == "xor" else get_reduction(spec)

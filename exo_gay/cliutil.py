@@ -186,6 +186,3 @@ def rate_text(count: int, seconds: float, how: str) -> str:
     """The plain-text timing line: "N colours in S s = R colours/s (how)"."""
     return f"{count} colours in {seconds:.3f} s = {human_rate(count / max(seconds, 1e-9))} colours/s ({how})"
 
-
-def human_count(n: int) -> str:
-    return human_rate(float(n)) if n >= 1000 else str(n)

@@ -6,6 +6,7 @@ import sys
 
 from ..cliutil import EXIT_OK, EXIT_USAGE, UsageError, atomic_write, check_folder, dump_json, parse_int, read_json_file
 from ..gayhy import ALGORITHMS
+from ..spi import hex64
 
 
 def register(sub) -> None:
@@ -52,7 +53,7 @@ def cmd_check(args) -> int:
         sys.stdout.write(dump_json({"file": args.file, "ok": True, "hash": bundle.hash, "bundle": bundle.to_json()}))
     else:
         print(f"{args.file}: ok: seed {bundle.seed:#x}, {len(bundle.ranges)} host(s), total {bundle.total}, "
-              f"game {bundle.game}, expected_xor {'none' if bundle.expected_xor is None else hex(bundle.expected_xor)}")
+              f"game {bundle.game}, expected_xor {'none' if bundle.expected_xor is None else hex64(bundle.expected_xor)}")
     return EXIT_OK
 
 
