@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -222,11 +223,11 @@ def load_authenticator(path: str, name: str = "", trusted: dict[str, bytes] | No
 def keygen(path: str, shared: bool = False) -> str:
     """Write a new key file (mode 0600, never over an existing file); returns what to publish:
     the public key text for a key pair, or "" for a shared key."""
-    from nacl.signing import SigningKey
-
     if shared:
-        text, public = os.urandom(32).hex(), ""
+        text, public = secrets.token_hex(32), ""
     else:
+        from nacl.signing import SigningKey
+
         sk = SigningKey.generate()
         text, public = SECRET_PREFIX + bytes(sk).hex(), public_key_text(bytes(sk.verify_key))
     try:
