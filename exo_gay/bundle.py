@@ -27,6 +27,7 @@ from .registry import get_reduction
 from .spi import INDEX_SPACE, MASK64, fnv1a, hex64, mix
 
 BUNDLE_VERSION = 1
+COORDINATOR = "(coordinator)"  # the coordinator's name where hosts are named: never a bundle's host
 TOP_KEYS = ("version", "seed", "ranges", "total", "expected_xor", "algorithm", "game", "chunk_size")
 RANGE_KEYS = ("host", "start", "count", "polarity")
 
@@ -92,7 +93,7 @@ class Bundle:
         """SHA-256 of the canonical JSON of what is mined (chunking excluded): binds results to it."""
         d = self.to_json()
         d.pop("chunk_size", None)
-        return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return hashlib.sha256(jsonfile.canonical(d).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- validation
@@ -234,12 +235,19 @@ def load_bundle(path: str) -> Bundle:
 
 # ---------------------------------------------------------------- making bundles
 
+def even_start(total: int, n: int, pos: int) -> int:
+    """The one even split (gay.hy's rule): where position ``pos`` of ``n`` starts in [0, total).
+
+    total // n each, the last position takes the remainder; even_start(total, n, n) is total.
+    """
+    return total if pos >= n else pos * (total // n)
+
+
 def even_counts(total: int, n: int) -> list[int]:
-    """gay.hy's rule: total // n each, the last host takes the remainder."""
+    """The counts of :func:`even_start`'s split."""
     if n < 1 or total < n:
         raise InputError(f"cannot split {total} colors over {n} hosts (each needs at least one)")
-    base = total // n
-    return [base] * (n - 1) + [total - base * (n - 1)]
+    return [even_start(total, n, p + 1) - even_start(total, n, p) for p in range(n)]
 
 
 def weighted_counts(total: int, weights: list[float]) -> list[int]:
@@ -309,12 +317,6 @@ def nashprop_order(seed: int, members: Iterable[str]) -> list[str]:
 def nashprop_bundle(seed: int, members: Iterable[str], total: int, **kw: Any) -> Bundle:
     """The bundle every member derives alone from (seed, member list, total)."""
     return make_bundle(seed, total, nashprop_order(seed, members), **kw)
-
-
-def nashprop_range(seed: int, members: Iterable[str], total: int, me: str) -> tuple[int, int]:
-    """(start, count) of member ``me``, with no coordinator and no message."""
-    r = nashprop_bundle(seed, members, total).range_of(me)
-    return r.start, r.count
 
 
 def weights_from_doc(doc: Any) -> dict[str, float]:

@@ -49,14 +49,15 @@ class ClusterFile:
         return keys
 
 
-def _is_hex(s: str) -> bool:
-    return bool(s) and all(c in "0123456789abcdefABCDEF" for c in s)
+def is_hex(s: str) -> bool:
+    """Whole bytes of hex digits: non-empty, even length, 0-9a-fA-F only."""
+    return bool(s) and len(s) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in s)
 
 
 def parse_public_key(text: Any, where: str) -> bytes:
     """An Ed25519 public key as the cluster file writes it: "ed25519:<64 hex digits>"."""
     if (not isinstance(text, str) or not text.startswith(PUBLIC_PREFIX)
-            or len(text) != len(PUBLIC_PREFIX) + 64 or not _is_hex(text[len(PUBLIC_PREFIX):])):
+            or len(text) != len(PUBLIC_PREFIX) + 64 or not is_hex(text[len(PUBLIC_PREFIX):])):
         raise InputError(f"{where}: expected \"{PUBLIC_PREFIX}<64 hex digits>\"")
     return bytes.fromhex(text[len(PUBLIC_PREFIX):])
 

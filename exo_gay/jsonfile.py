@@ -67,6 +67,11 @@ def loads(text: str | bytes, what: str = "JSON", error: type[Exception] = InputE
         raise error(f"{what}: {e}") from None
 
 
+def canonical(obj: Any) -> str:
+    """The one canonical JSON text: sorted keys, no spaces, ASCII; equal values give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 

@@ -16,7 +16,6 @@ from exo_gay.bundle import (
     make_bundle,
     nashprop_bundle,
     nashprop_order,
-    nashprop_range,
     parse_bundle,
     validate,
     weighted_counts,
@@ -148,6 +147,12 @@ def _gayhy_positions(members: list[str]) -> list[int]:
     return [spi.fnv1a(m) % len(members) for m in members]
 
 
+def _member_range(seed, members, total, me):
+    """(start, count) of member ``me`` in the bundle every member derives alone."""
+    r = nashprop_bundle(seed, members, total).range_of(me)
+    return r.start, r.count
+
+
 @given(st.integers(0, 2 ** 64 - 1),
        st.lists(st.from_regex(r"[a-z0-9][a-z0-9.-]{0,11}", fullmatch=True), min_size=1, max_size=60, unique=True),
        st.integers(1, 2 ** 40))
@@ -155,7 +160,7 @@ def _gayhy_positions(members: list[str]) -> list[int]:
 def test_nashprop_members_never_collide_and_cover_the_total(seed, members, total):
     if total < len(members):
         total = len(members)
-    ranges = sorted(nashprop_range(seed, members, total, m) for m in members)
+    ranges = sorted(_member_range(seed, members, total, m) for m in members)
     assert ranges[0][0] == 0 and all(c >= 1 for _, c in ranges)
     for (s0, c0), (s1, _) in pairwise(ranges):
         assert s0 + c0 == s1  # disjoint and gap-free
@@ -164,9 +169,9 @@ def test_nashprop_members_never_collide_and_cover_the_total(seed, members, total
 
 def test_nashprop_needs_no_coordinator_order_is_irrelevant():
     members = [f"node-{i}" for i in range(34)]
-    mine = {m: nashprop_range(7202985, members, 10 ** 10, m) for m in members}
+    mine = {m: _member_range(7202985, members, 10 ** 10, m) for m in members}
     shuffled = list(reversed(members))  # another member's view of the same membership
-    assert all(nashprop_range(7202985, shuffled, 10 ** 10, m) == mine[m] for m in members)
+    assert all(_member_range(7202985, shuffled, 10 ** 10, m) == mine[m] for m in members)
     assert nashprop_bundle(7202985, members, 10 ** 10) == nashprop_bundle(7202985, shuffled, 10 ** 10)
     with pytest.raises(ValueError):
         nashprop_order(1, ["a", "a"])
@@ -176,7 +181,7 @@ def test_gayhys_hash_mod_n_collides_where_nashprop_does_not():
     members = [f"node-{i}" for i in range(34)]
     positions = _gayhy_positions(members)
     assert len(set(positions)) < len(members)  # gay.hy: two hosts on one position
-    starts = [nashprop_range(7202985, members, 34 * 1000, m)[0] for m in members]
+    starts = [_member_range(7202985, members, 34 * 1000, m)[0] for m in members]
     assert len(set(starts)) == len(members)
 
 
