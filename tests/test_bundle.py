@@ -79,6 +79,31 @@ def test_other_malformations():
     assert any(p.startswith("chunk_size") for p in problems_of(dict(SEED_DOC, chunk_size=0)))
 
 
+@pytest.mark.parametrize("hosts, words", [
+    (["node a", "node  a", "b"], "ranges[1].host: 'node  a' is ranges[0]'s host"),
+    (["a", "a\t", "b"], "ranges[1].host: 'a\\t' is padded with white space"),
+    (["a", "(coordinator)", "b"], "ranges[1].host: (coordinator) is reserved"),
+])
+def test_hosts_that_cannot_be_told_apart_or_are_reserved_are_refused(hosts, words):
+    doc = json.loads(json.dumps(SEED_DOC))
+    for r, h in zip(doc["ranges"], hosts, strict=True):
+        r["host"] = h
+    assert words in problems_of(doc)[0]
+
+
+def test_a_key_named_twice_is_refused_in_one_line(cli, tmp_path):
+    text = json.dumps(SEED_DOC)
+    bad = tmp_path / "twice.json"
+    bad.write_text(text.replace('"seed": 7202985', '"seed": 7202985, "seed": 1'))
+    r = cli("bundle", "check", str(bad))
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "the key 'seed' appears twice in one object" in r.stderr
+    inner = tmp_path / "twice-inner.json"
+    inner.write_text(text.replace('"host": "hatchery"', '"host": "hatchery", "host": "causality"'))
+    r = cli("bundle", "check", str(inner))
+    assert r.returncode == 2 and "the key 'host' appears twice" in r.stderr
+
+
 @pytest.mark.parametrize("value, expected", [(None, None), (5, 5), ("0xff", 255), ("0X0000000000000001", 1)])
 def test_expected_xor_forms(value, expected):
     assert parse_bundle(dict(SEED_DOC, expected_xor=value)).expected_xor == expected
