@@ -14,7 +14,6 @@ fixed in one pass.  Making a bundle and NashProp are pure functions of their arg
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from itertools import pairwise
@@ -28,10 +27,9 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
-    ValidationError,
 )
 
-from . import jsonfile
+from . import jsonfile, schema
 from .errors import InputError
 from .gayhy import ALGORITHMS, INDEX_SPACES, index_space_text
 from .registry import get_reduction
@@ -158,35 +156,6 @@ class _TopDoc(BaseModel):
     expected_xor: HexU64 | None = None
 
 
-def _place(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
-    return out or "$"
-
-
-def _checked(model: type[BaseModel], doc: Any, problems: list[str], where: tuple = ()) -> Any:
-    """``doc`` as ``model``, or None with every problem of its fields added, each with its place."""
-    try:
-        return model.model_validate(doc)
-    except ValidationError as e:
-        for err in e.errors(include_url=False):
-            place, kind = _place(where + err["loc"]), err["type"]
-            if kind == "missing":
-                problems.append(f"{place}: missing")
-            elif kind == "extra_forbidden":
-                known = RANGE_KEYS if where else TOP_KEYS
-                problems.append(f"{place}: unknown key (known: {', '.join(known)})")
-            elif kind in ("model_type", "dict_type"):
-                problems.append(f"{place}: expected an object, got {json.dumps(err['input'])}")
-            elif kind == "value_error":
-                problems.append(f"{place}: {err['ctx']['error']}")
-            else:
-                msg = err["msg"]
-                problems.append(f"{place}: {msg[0].lower()}{msg[1:]}, got {json.dumps(err['input'])}")
-        return None
-
-
 def _game(doc: _TopDoc, problems: list[str]) -> str:
     """The game's canonical spec ("fixed" and "fixed(depth=1048576)" are one game)."""
     if doc.game == "xor":
@@ -236,14 +205,14 @@ def validate(doc: Any) -> tuple[Bundle | None, list[str]]:
     if not isinstance(doc, dict):
         return None, [f"$: expected a JSON object, got {type(doc).__name__}"]
     problems: list[str] = []
-    top = _checked(_TopDoc, {k: v for k, v in doc.items() if k != "ranges"}, problems)
+    top = schema.check(_TopDoc, {k: v for k, v in doc.items() if k != "ranges"}, problems, known=TOP_KEYS)
     raw = doc.get("ranges")
     if "ranges" not in doc:
         problems.append("ranges: missing")
     elif not isinstance(raw, list) or not raw:
         problems.append("ranges: expected a non-empty list of {host, start, count, polarity}")
     raw = raw if isinstance(raw, list) else []
-    ranges = [_checked(_RangeDoc, r, problems, ("ranges", i)) for i, r in enumerate(raw)]
+    ranges = [schema.check(_RangeDoc, r, problems, ("ranges", i)) for i, r in enumerate(raw)]
     algorithm = doc.get("algorithm") if doc.get("algorithm") in ALGORITHMS else "canonical"
     problems += _range_problems(ranges, algorithm)
     if top is None:
