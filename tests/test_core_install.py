@@ -95,6 +95,11 @@ def test_plain_install_is_light_and_serves_the_core(tmp_path):
     assert fp.returncode == 0, fp.stderr
     assert f"0x{splitmix_xor(7202985, 0, 1_000_000):016x}" in fp.stdout
 
+    game = _run(bin_dir, "exo-gay", "game", "furthest", "--seed", "7202985", "--count", "1e5", "--json", cwd=tmp_path,
+                check=False)
+    assert game.returncode == 0, game.stderr
+    assert f"0x{PythonReference().furthest_piece(7202985, 0, 100_000)[2]:016x}" in game.stdout
+
     for argv, extra in [(("mine", "--bundle", str(ROOT / "configs" / "bundle.example.json")), "mine"),
                         (("keygen", "--out", str(tmp_path / "node.key")), "mine"),
                         (("nashprop", "--local", "3", "--total", "1e6"), "nashprop"),
