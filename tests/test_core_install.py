@@ -50,6 +50,13 @@ def test_core_path_imports_no_optional_library():
     assert out.strip() == "[]"
 
 
+def test_the_strategy_inside_exo_builds_no_schemas():
+    code = ("import sys, exo_gay.strategies.gay_strategy, exo_gay.exo_plugin\n"
+            "print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 @pytest.mark.parametrize("seed,start,count", [(7202985, 0, 200_001), (1, (1 << 64) - 70_000, 70_000),
                                               (0x6761795F636F6C6F, 12345, 65_537)])
 def test_numpy_backend_matches_splitmix(seed, start, count):
