@@ -109,6 +109,8 @@ def test_plain_install_is_light_and_serves_the_core(tmp_path):
 
     for argv, extra in [(("mine", "--bundle", str(ROOT / "configs" / "bundle.example.json")), "mine"),
                         (("keygen", "--out", str(tmp_path / "node.key")), "mine"),
+                        (("serve", "--node-id", "a", "--port", "0"), "mine"),
+                        (("fingerprint", "--seed", "1", "--count", "10", "--backend", "numba-cpu"), "fast"),
                         (("nashprop", "--local", "3", "--total", "1e6"), "nashprop"),
                         (("bench", "--seconds", "0.1"), "fast")]:
         r = _run(bin_dir, "exo-gay", *argv, cwd=tmp_path, check=False)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # name -> (module, class).  Order is the order "auto" tries them in: fastest first.
 _REGISTRY = {
     "numba-cpu": ("exo_gay.kernels.cpu", "NumbaCPUBackend"),  # the [fast] extra (in [mine], [nashprop])
-    "numpy-cpu": ("exo_gay.kernels.numpy_cpu", "NumpyCPU"),  # the core install's
+    "numpy": ("exo_gay.kernels.numpy_cpu", "NumpyCPU"),  # the core install's
     "python": ("exo_gay.kernels.reference", "PythonReference"),
 }
 FAMILIES = ("xor", "games")

@@ -101,7 +101,7 @@ def _argmin(seed: int, start: int, count: int, distance) -> tuple[int, int, int]
 class NumpyCPU:
     """One core, one contiguous piece, in numpy's vector loops; the runner splits and threads."""
 
-    name = "numpy-cpu"
+    name = "numpy"
 
     def xor_piece(self, seed: int, start: int, count: int, algorithm: str) -> int:
         if algorithm == "canonical":
