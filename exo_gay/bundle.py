@@ -14,19 +14,29 @@ fixed in one pass.  Making a bundle and NashProp are pure functions of their arg
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable, Literal
 
-from . import jsonfile
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+)
+
+from . import jsonfile, schema
 from .errors import InputError
 from .gayhy import ALGORITHMS, INDEX_SPACES, index_space_text
 from .registry import get_reduction
 from .spi import INDEX_SPACE, MASK64, fnv1a, hex64, mix
 
 BUNDLE_VERSION = 1
+COORDINATOR = "(coordinator)"  # the coordinator's name where hosts are named: never a bundle's host
 TOP_KEYS = ("version", "seed", "ranges", "total", "expected_xor", "algorithm", "game", "chunk_size")
 RANGE_KEYS = ("host", "start", "count", "polarity")
 
@@ -92,127 +102,129 @@ class Bundle:
         """SHA-256 of the canonical JSON of what is mined (chunking excluded): binds results to it."""
         d = self.to_json()
         d.pop("chunk_size", None)
-        return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return hashlib.sha256(jsonfile.canonical(d).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- validation
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _hex_or_int(v: Any) -> Any:
+    """A 64-bit value may be written "0x..." (at most 16 hex digits); integers pass on to the bounds."""
+    if not isinstance(v, str):
+        return v
+    s = v.strip().lower()
+    if not (s.startswith("0x") and 2 < len(s) <= 18):
+        raise ValueError(f"expected an integer or a \"0x...\" string of at most 16 hex digits, got {v!r}")
+    try:
+        return int(s, 16)
+    except ValueError:
+        raise ValueError(f"{v!r} is not 0x-hex") from None
 
 
-def _u64(v: Any, place: str, problems: list[str], lo: int = 0, hi: int = INDEX_SPACE - 1,
-         allow_hex: bool = False) -> int | None:
-    if allow_hex and isinstance(v, str):
-        s = v.strip().lower()
-        if s.startswith("0x") and 2 < len(s) <= 18:
-            try:
-                v = int(s, 16)
-            except ValueError:
-                problems.append(f"{place}: {v!r} is not 0x-hex")
-                return None
-        else:
-            problems.append(f"{place}: expected an integer or a \"0x...\" string of at most 16 hex digits, got {v!r}")
-            return None
-    if not _is_int(v):
-        problems.append(f"{place}: expected an integer, got {json.dumps(v)}")
-        return None
-    if not lo <= v <= hi:
-        problems.append(f"{place}: {v} is out of range [{lo}, {hi}]")
-        return None
+def _host_name(v: str) -> str:
+    if not v.strip():
+        raise ValueError("expected a non-empty host name")
+    if v != v.strip():
+        raise ValueError(f"{v!r} is padded with white space")
+    if v == COORDINATOR:
+        raise ValueError(f"{COORDINATOR} is reserved for the coordinator")
     return v
 
 
-def validate(doc: Any) -> tuple[Bundle | None, list[str]]:
-    """(bundle, []) for a good document, (None, problems) otherwise; never raises."""
-    problems: list[str] = []
-    if not isinstance(doc, dict):
-        return None, [f"$: expected a JSON object, got {type(doc).__name__}"]
-    for k in doc:
-        if k not in TOP_KEYS:
-            problems.append(f"{k}: unknown key (known: {', '.join(TOP_KEYS)})")
-    for k in ("seed", "ranges", "total"):
-        if k not in doc:
-            problems.append(f"{k}: missing")
-    version = doc.get("version", BUNDLE_VERSION)
-    if version != BUNDLE_VERSION:
-        problems.append(f"version: {json.dumps(version)} is not supported (this is version {BUNDLE_VERSION})")
-    seed = _u64(doc["seed"], "seed", problems, allow_hex=True) if "seed" in doc else None
-    algorithm = doc.get("algorithm", "canonical")
-    if algorithm not in ALGORITHMS:
-        problems.append(f"algorithm: {json.dumps(algorithm)} is not one of {', '.join(ALGORITHMS)}")
-        algorithm = "canonical"
-    limit = INDEX_SPACES[algorithm]
-    game = doc.get("game", "xor")
-    if not isinstance(game, str):
-        problems.append(f"game: expected a string, got {json.dumps(game)}")
-    elif game != "xor":
-        try:
-            red = get_reduction(game)
-            if algorithm not in red.algorithms:
-                problems.append(f"game: {game} does not support algorithm {algorithm}")
-            game = red.name  # the canonical spec: "fixed" and "fixed(depth=1048576)" are one game
-        except InputError as e:
-            problems.append(f"game: {e}")
-    chunk_size = doc.get("chunk_size")
-    if chunk_size is not None:
-        chunk_size = _u64(chunk_size, "chunk_size", problems, lo=1)
-    expected = doc.get("expected_xor")
-    if expected is not None:
-        expected = _u64(expected, "expected_xor", problems, allow_hex=True)
-        if game != "xor":
-            problems.append("expected_xor: only a bundle of game \"xor\" has an expected XOR")
+U64 = Annotated[StrictInt, Field(ge=0, le=MASK64)]
+HexU64 = Annotated[U64, BeforeValidator(_hex_or_int)]
 
-    ranges: list[HostRange] = []
-    raw = doc.get("ranges")
-    if "ranges" in doc and (not isinstance(raw, list) or not raw):
-        problems.append("ranges: expected a non-empty list of {host, start, count, polarity}")
-        raw = []
+
+class _RangeDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: Annotated[StrictStr, AfterValidator(_host_name)]
+    start: U64
+    count: Annotated[StrictInt, Field(ge=1, le=INDEX_SPACE)]
+    polarity: Annotated[StrictInt, Field(ge=0, le=2)]
+
+
+class _TopDoc(BaseModel):
+    """The document's fields but ``ranges`` (each range is a _RangeDoc of its own, so one bad
+    range does not hide the others' problems); what spans fields is checked after."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: Literal[1] = BUNDLE_VERSION
+    seed: HexU64
+    algorithm: Literal[ALGORITHMS] = "canonical"  # type: ignore[valid-type]
+    game: StrictStr = "xor"
+    chunk_size: Annotated[StrictInt, Field(ge=1, le=MASK64)] | None = None
+    total: Annotated[StrictInt, Field(ge=1, le=INDEX_SPACE)]
+    expected_xor: HexU64 | None = None
+
+
+def _game(doc: _TopDoc, problems: list[str]) -> str:
+    """The game's canonical spec ("fixed" and "fixed(depth=1048576)" are one game)."""
+    if doc.game == "xor":
+        return "xor"
+    try:
+        red = get_reduction(doc.game)
+    except InputError as e:
+        problems.append(f"game: {e}")
+        return doc.game
+    if doc.algorithm not in red.algorithms:
+        problems.append(f"game: {doc.game} does not support algorithm {doc.algorithm}")
+    if doc.expected_xor is not None:
+        problems.append("expected_xor: only a bundle of game \"xor\" has an expected XOR")
+    return red.name
+
+
+def _range_problems(ranges: list[_RangeDoc | None], algorithm: str) -> list[str]:
+    """One range per host (names that differ only by white space are one host), no overlaps,
+    every range inside the algorithm's index space."""
+    problems: list[str] = []
     hosts_seen: dict[str, int] = {}
-    spans: list[tuple[int, int, int]] = []  # (start, end, index)
-    for i, r in enumerate(raw or []):
-        place = f"ranges[{i}]"
-        if not isinstance(r, dict):
-            problems.append(f"{place}: expected an object, got {json.dumps(r)}")
+    spans = []
+    for i, r in enumerate(ranges):
+        if r is None:
             continue
-        for k in r:
-            if k not in RANGE_KEYS:
-                problems.append(f"{place}.{k}: unknown key (known: {', '.join(RANGE_KEYS)})")
-        for k in RANGE_KEYS:
-            if k not in r:
-                problems.append(f"{place}.{k}: missing")
-        host = r.get("host")
-        if "host" in r and (not isinstance(host, str) or not host.strip()):
-            problems.append(f"{place}.host: expected a non-empty host name, got {json.dumps(host)}")
-            host = None
-        elif isinstance(host, str):
-            if host in hosts_seen:
-                problems.append(f"{place}.host: {host!r} already has ranges[{hosts_seen[host]}] (one range per host)")
-            hosts_seen.setdefault(host, i)
-        start = _u64(r["start"], f"{place}.start", problems, hi=limit - 1) if "start" in r else None
-        count = _u64(r["count"], f"{place}.count", problems, lo=1, hi=limit) if "count" in r else None
-        pol = _u64(r["polarity"], f"{place}.polarity", problems, hi=2) if "polarity" in r else None
-        if start is not None and count is not None:
-            if start + count > limit:
-                problems.append(f"{place}: [{start}, {start + count}) runs past the end of the index space "
-                                f"({index_space_text(algorithm)})")
-            else:
-                spans.append((start, start + count, i))
-        if None not in (host, start, count, pol):
-            ranges.append(HostRange(host, start, count, pol))
-    spans.sort()
-    for (s0, e0, i0), (s1, e1, i1) in pairwise(spans):
+        key = "".join(r.host.split())
+        if key in hosts_seen:
+            problems.append(f"ranges[{i}].host: {r.host!r} is ranges[{hosts_seen[key]}]'s host "
+                            f"(one range per host; white space does not tell hosts apart)")
+        hosts_seen.setdefault(key, i)
+        if r.start + r.count > INDEX_SPACES[algorithm]:
+            problems.append(f"ranges[{i}]: [{r.start}, {r.start + r.count}) runs past the end of the index space "
+                            f"({index_space_text(algorithm)})")
+        spans.append((r.start, r.start + r.count, i))
+    for (s0, e0, i0), (s1, e1, i1) in pairwise(sorted(spans)):
         if s1 < e0:
             problems.append(f"ranges[{i1}]: [{s1}, {e1}) overlaps ranges[{i0}] [{s0}, {e0})")
-    if "total" in doc:
-        total = _u64(doc["total"], "total", problems, lo=1, hi=INDEX_SPACE)
-        if total is not None and raw and len(ranges) == len(raw):
-            s = sum(r.count for r in ranges)
-            if s != total:
-                problems.append(f"total: {total} is not the sum of the ranges' counts ({s})")
+    return problems
+
+
+def validate(doc: Any) -> tuple[Bundle | None, list[str]]:
+    """(bundle, []) for a good document, (None, problems) otherwise; never raises.
+
+    Every problem is reported with its place (``ranges[1].count``), so a bad bundle is fixed
+    in one pass; the total is checked against the counts once every range is right.
+    """
+    if not isinstance(doc, dict):
+        return None, [f"$: expected a JSON object, got {type(doc).__name__}"]
+    problems: list[str] = []
+    top = schema.check(_TopDoc, {k: v for k, v in doc.items() if k != "ranges"}, problems, known=TOP_KEYS)
+    raw = doc.get("ranges")
+    if "ranges" not in doc:
+        problems.append("ranges: missing")
+    elif not isinstance(raw, list) or not raw:
+        problems.append("ranges: expected a non-empty list of {host, start, count, polarity}")
+    raw = raw if isinstance(raw, list) else []
+    ranges = [schema.check(_RangeDoc, r, problems, ("ranges", i)) for i, r in enumerate(raw)]
+    algorithm = doc.get("algorithm") if doc.get("algorithm") in ALGORITHMS else "canonical"
+    problems += _range_problems(ranges, algorithm)
+    if top is None:
+        return None, problems
+    game = _game(top, problems)
+    counted = sum(r.count for r in ranges if r)
+    if raw and None not in ranges and counted != top.total:
+        problems.append(f"total: {top.total} is not the sum of the ranges' counts ({counted})")
     if problems:
         return None, problems
-    return Bundle(seed, tuple(ranges), expected, algorithm, game, chunk_size), []
+    hosts = tuple(HostRange(r.host, r.start, r.count, r.polarity) for r in ranges)
+    return Bundle(top.seed, hosts, top.expected_xor, top.algorithm, game, top.chunk_size), []
 
 
 def parse_bundle(doc: Any) -> Bundle:
@@ -234,12 +246,19 @@ def load_bundle(path: str) -> Bundle:
 
 # ---------------------------------------------------------------- making bundles
 
+def even_start(total: int, n: int, pos: int) -> int:
+    """The one even split (gay.hy's rule): where position ``pos`` of ``n`` starts in [0, total).
+
+    total // n each, the last position takes the remainder; even_start(total, n, n) is total.
+    """
+    return total if pos >= n else pos * (total // n)
+
+
 def even_counts(total: int, n: int) -> list[int]:
-    """gay.hy's rule: total // n each, the last host takes the remainder."""
+    """The counts of :func:`even_start`'s split."""
     if n < 1 or total < n:
         raise InputError(f"cannot split {total} colors over {n} hosts (each needs at least one)")
-    base = total // n
-    return [base] * (n - 1) + [total - base * (n - 1)]
+    return [even_start(total, n, p + 1) - even_start(total, n, p) for p in range(n)]
 
 
 def weighted_counts(total: int, weights: list[float]) -> list[int]:
@@ -309,12 +328,6 @@ def nashprop_order(seed: int, members: Iterable[str]) -> list[str]:
 def nashprop_bundle(seed: int, members: Iterable[str], total: int, **kw: Any) -> Bundle:
     """The bundle every member derives alone from (seed, member list, total)."""
     return make_bundle(seed, total, nashprop_order(seed, members), **kw)
-
-
-def nashprop_range(seed: int, members: Iterable[str], total: int, me: str) -> tuple[int, int]:
-    """(start, count) of member ``me``, with no coordinator and no message."""
-    r = nashprop_bundle(seed, members, total).range_of(me)
-    return r.start, r.count
 
 
 def weights_from_doc(doc: Any) -> dict[str, float]:

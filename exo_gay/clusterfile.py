@@ -14,9 +14,11 @@ server); a standalone ``exo-gay serve`` uses its own port, written in the same f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from . import jsonfile
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, StrictStr
+
+from . import jsonfile, schema
 from .errors import InputError
 
 PUBLIC_PREFIX = "ed25519:"
@@ -49,15 +51,16 @@ class ClusterFile:
         return keys
 
 
-def _is_hex(s: str) -> bool:
-    return bool(s) and all(c in "0123456789abcdefABCDEF" for c in s)
+def is_hex(s: str) -> bool:
+    """Whole bytes of hex digits: non-empty, even length, 0-9a-fA-F only."""
+    return bool(s) and len(s) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in s)
 
 
 def parse_public_key(text: Any, where: str) -> bytes:
     """An Ed25519 public key as the cluster file writes it: "ed25519:<64 hex digits>"."""
     if (not isinstance(text, str) or not text.startswith(PUBLIC_PREFIX)
-            or len(text) != len(PUBLIC_PREFIX) + 64 or not _is_hex(text[len(PUBLIC_PREFIX):])):
-        raise InputError(f"{where}: expected \"{PUBLIC_PREFIX}<64 hex digits>\"")
+            or len(text) != len(PUBLIC_PREFIX) + 64 or not is_hex(text[len(PUBLIC_PREFIX):])):
+        raise InputError(f"{where}{': ' if where else ''}expected \"{PUBLIC_PREFIX}<64 hex digits>\"")
     return bytes.fromhex(text[len(PUBLIC_PREFIX):])
 
 
@@ -65,45 +68,60 @@ def public_key_text(pub: bytes) -> str:
     return PUBLIC_PREFIX + pub.hex()
 
 
+def _node_id(v: str) -> str:
+    if not v or v != v.strip():
+        raise ValueError(f"a node id {v!r} (empty or padded with spaces)")
+    return v
+
+
+def _public_key(v: str) -> str:
+    parse_public_key(v, "")
+    return v
+
+
+NodeId = Annotated[StrictStr, AfterValidator(_node_id)]
+PublicKey = Annotated[StrictStr, AfterValidator(_public_key)]
+
+
+class _GayFields(BaseModel):  # exo-gay's fields of a peer; any others are kept as written
+    public_key: PublicKey | None = None
+
+
+class _PeerDoc(BaseModel):  # exo's fields; exo-gay's own under "gay"
+    address: Annotated[StrictStr, Field(min_length=1)]
+    port: Annotated[StrictInt, Field(gt=0, lt=65536)]
+    device_capabilities: dict = {}
+    gay: dict = {}
+
+
+class _TopGay(BaseModel):
+    coordinators: dict[NodeId, PublicKey] = {}
+
+
+class _ClusterDoc(BaseModel):
+    peers: Annotated[dict[NodeId, _PeerDoc], Field(min_length=1)]
+    gay: _TopGay = _TopGay()
+
+
 def parse(doc: Any, where: str = "cluster") -> ClusterFile:
     """A parsed cluster file; InputError naming the place of the first problem."""
+    problems: list[str] = []
     if not isinstance(doc, dict) or not isinstance(doc.get("peers"), dict):
         raise InputError(f"{where}: expected {{\"peers\": {{node_id: {{address, port}}}}}} "
                          f"(exo's manual discovery format)")
-    if not doc["peers"]:
-        raise InputError(f"{where}: peers: empty")
-    peers = []
-    for node_id, p in doc["peers"].items():
-        place = f"{where}: peers.{node_id}"
-        if not node_id or node_id != node_id.strip():
-            raise InputError(f"{where}: peers: a node id {node_id!r} (empty or padded with spaces)")
-        if not isinstance(p, dict):
-            raise InputError(f"{place}: expected an object")
-        addr, port = p.get("address"), p.get("port")
-        if not isinstance(addr, str) or not addr:
-            raise InputError(f"{place}.address: expected a host name or IP address")
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-            raise InputError(f"{place}.port: expected an integer in 1..65535, got {port!r}")
-        caps = p.get("device_capabilities", {})
-        gay = p.get("gay", {})
-        if not isinstance(caps, dict):
-            raise InputError(f"{place}.device_capabilities: expected an object")
-        if not isinstance(gay, dict):
-            raise InputError(f"{place}.gay: expected an object")
-        pub = parse_public_key(gay["public_key"], f"{place}.gay.public_key") if "public_key" in gay else None
-        peers.append(PeerEntry(node_id, addr, port, caps, gay, pub))
-    top = doc.get("gay", {})
-    if not isinstance(top, dict):
-        raise InputError(f"{where}: gay: expected an object")
-    coords = top.get("coordinators", {})
-    if not isinstance(coords, dict):
-        raise InputError(f"{where}: gay.coordinators: expected {{name: \"{PUBLIC_PREFIX}<hex>\"}}")
-    coordinators = {}
-    for name, text in coords.items():
-        if not name or name in doc["peers"]:
-            raise InputError(f"{where}: gay.coordinators: {name!r} is empty or also a peer")
-        coordinators[name] = parse_public_key(text, f"{where}: gay.coordinators.{name}")
-    return ClusterFile(tuple(peers), coordinators)
+    d = schema.check(_ClusterDoc, doc, problems)
+    for node_id, p in (d.peers.items() if d else ()):
+        schema.check(_GayFields, p.gay, problems, ("peers", node_id, "gay"))
+    clash = sorted(set(d.peers) & set(d.gay.coordinators)) if d else []
+    if clash:
+        problems.append(f"gay.coordinators.{clash[0]}: also a peer")
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise InputError(f"{where}: {problems[0]}{more}")
+    peers = tuple(PeerEntry(n, p.address, p.port, p.device_capabilities, p.gay,
+                            parse_public_key(p.gay["public_key"], "") if "public_key" in p.gay else None)
+                  for n, p in d.peers.items())
+    return ClusterFile(peers, {n: parse_public_key(k, "") for n, k in d.gay.coordinators.items()})
 
 
 def load(path: str) -> ClusterFile:

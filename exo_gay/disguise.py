@@ -1,4 +1,4 @@
-"""The triadic disguise (SPEC.md, "Colour games" 3): a message hidden under a bundle's three
+"""The triadic disguise (docs/games.md, game 3): a message hidden under a bundle's three
 polarities' fingerprints, recovered only with all three.  A game, not encryption.
 
 The shares are F_0, F_1, F_2, the XOR fingerprints of the ranges each polarity owns.  Each

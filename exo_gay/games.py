@@ -1,4 +1,4 @@
-"""The mined color games (SPEC.md, "Colour games") as reductions.
+"""The mined color games (docs/games.md, games 1 and 2) as reductions.
 
 - ``furthest``: the color with the fewest bits differing from spi.FURTHEST_TARGET.
 - ``fixed(depth=D)``: the color nearest to a fixed point of mix (least popcount(mix(c) ^ c)),

@@ -1,7 +1,8 @@
-"""JSON in and out with bounds: nesting depth and integer size are checked before Python parses.
+"""JSON in and out: one parser for every input, one canonical form, files written whole.
 
 Every input path (files, journal lines, wire answers) reads JSON through `loads`, so a hostile
-document is an InputError (or the caller's error class), never a RecursionError or a traceback.
+document (nested 200000 deep, a 5000-digit integer, a key named twice) is an InputError (or the
+caller's error class), never a RecursionError or a traceback.
 Files are written whole or not at all, with the mode the umask gives.
 """
 
@@ -10,61 +11,53 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 from typing import Any
 
 from .errors import InputError
 
-MAX_DEPTH = 64
-MAX_INT_DIGITS = 40  # 2^128 has 39 digits: every integer the protocol uses fits
+_DIGITS = re.compile(r"value has (\d+) digits")
 
 
-def _depth(text: str) -> int:
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_DEPTH:
-                    return deepest
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _bounded_int(s: str) -> int:
-    if len(s.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {len(s.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
-    return int(s)
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {twice!r} appears twice in one object")
+    return obj
 
 
 def loads(text: str | bytes, what: str = "JSON", error: type[Exception] = InputError) -> Any:
-    """Parse JSON text; every way it can be malformed or oversized is one ``error`` naming ``what``."""
+    """Parse JSON text; every way it can be malformed or oversized is one ``error`` naming ``what``.
+
+    The standard parser bounds the rest: nesting by the interpreter's recursion limit
+    (RecursionError), integers by its digit limit (sys.get_int_max_str_digits(), 4300 digits).
+    An object that names a key twice is refused (the parser would keep the last silently).
+    """
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
             raise error(f"{what}: not UTF-8 text") from None
-    if _depth(text) > MAX_DEPTH:
-        raise error(f"{what}: nested deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise error(f"{what}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    except (ValueError, RecursionError) as e:
+    except RecursionError:
+        raise error(f"{what}: nested deeper than the parser allows") from None
+    except ValueError as e:
+        digits = _DIGITS.search(str(e))
+        if digits:  # the interpreter's message names sys.set_int_max_str_digits(): not for users
+            raise error(f"{what}: an integer of {digits.group(1)} digits") from None
         raise error(f"{what}: {e}") from None
+
+
+def canonical(obj: Any) -> str:
+    """The one canonical JSON text: sorted keys, no spaces, ASCII; equal values give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def _no_constant(name: str) -> Any:

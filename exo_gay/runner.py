@@ -1,7 +1,7 @@
 """The local runner: one reduction over one range, on every core of this machine.
 
-Worker threads pull chunks from a shared cursor (a slow core never holds the rest back)
-and call a backend's piece, which releases the GIL.  Progress is reported per chunk; chunks
+Worker threads (concurrent.futures) pull chunks from a shared cursor (a slow core never holds
+the rest back) and call a backend's piece, which releases the GIL.  Progress is reported per chunk; chunks
 are large enough that the Python around them is noise, small enough that cancelling is quick.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
 from .errors import InputError
@@ -46,46 +47,35 @@ def reduce_range(seed: int, start: int, count: int, algorithm: str = "canonical"
         return reduction.identity
     chunk = chunk_size(count, threads)
     end = start + count
-    cursor = [start]
+    starts = iter(range(start, end, chunk))  # the shared cursor: each worker takes the next chunk
     lock = threading.Lock()
-    results: list[Any] = []
-    errors: list[BaseException] = []
     cancel = cancel or threading.Event()
 
-    def work() -> None:
+    def work() -> Any:
         acc = reduction.identity
-        try:
-            while not cancel.is_set():
-                with lock:
-                    a = cursor[0]
-                    if a >= end:
-                        break
-                    n = min(chunk, end - a)
-                    cursor[0] = a + n
-                acc = reduction.combine(acc, reduction.piece(be, seed, a, n, algorithm))
-                if on_progress:
-                    on_progress(n)
-        except BaseException as e:  # surface a worker's failure in the caller
-            errors.append(e)
-            cancel.set()
-        with lock:
-            results.append(acc)
+        while not cancel.is_set():
+            with lock:
+                a = next(starts, None)
+            if a is None:
+                return acc
+            n = min(chunk, end - a)
+            acc = reduction.combine(acc, reduction.piece(be, seed, a, n, algorithm))
+            if on_progress:
+                on_progress(n)
+        return acc
 
-    if threads == 1 or count <= chunk:
-        work()
+    workers = min(threads, -(-count // chunk))
+    if workers == 1:
+        results = [work()]
     else:
-        pool = [threading.Thread(target=work, daemon=True) for _ in range(min(threads, -(-count // chunk)))]
-        for t in pool:
-            t.start()
-        try:
-            for t in pool:
-                while t.is_alive():
-                    t.join(0.2)  # short joins keep Ctrl-C responsive
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
-    if errors:
-        raise errors[0]
+        with ThreadPoolExecutor(workers, thread_name_prefix="exo-gay-runner") as pool:
+            futures = [pool.submit(work) for _ in range(workers)]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:  # a failed worker, or Ctrl-C here: the others stop after their chunk
+                if any(f.done() and f.exception() for f in futures) or not all(f.done() for f in futures):
+                    cancel.set()
+        results = [f.result() for f in futures]  # raises a worker's failure here, in the caller
     if cancel.is_set():
         raise InterruptedError("cancelled")
     value = reduction.identity

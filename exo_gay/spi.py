@@ -123,7 +123,7 @@ def derivation_chain(seed: int, depth: int) -> Iterator[tuple[int, int, Polarity
         h = mix(h)
 
 
-# ---------------------------------------------------------------- the color games (SPEC.md)
+# ---------------------------------------------------------------- the color games (docs/games.md)
 
 FURTHEST_TARGET = fnv1a("gay") ^ MASK64  # "furthest from gay": every bit of fnv1a("gay") flipped
 

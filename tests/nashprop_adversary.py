@@ -32,7 +32,7 @@ SUMMARY = struct.Struct(">BQQQQQQB")
 
 
 def ref_xor(seed: int, start: int, count: int) -> int:
-    """XOR of color_at(seed, i) = mix(seed + i*GOLDEN) over [start, start+count), SPEC.md's mix."""
+    """XOR of color_at(seed, i) = mix(seed + i*GOLDEN) over [start, start+count), SplitMix64's mix."""
     g, m1, m2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
     acc = 0
     for a in range(start, start + count, 1 << 22):

@@ -16,7 +16,6 @@ from exo_gay.bundle import (
     make_bundle,
     nashprop_bundle,
     nashprop_order,
-    nashprop_range,
     parse_bundle,
     validate,
     weighted_counts,
@@ -78,6 +77,31 @@ def test_other_malformations():
     assert any(p.startswith("algorithm") for p in problems_of(dict(SEED_DOC, algorithm="fast")))
     assert any(p.startswith("game") for p in problems_of(dict(SEED_DOC, game="no-such-game")))
     assert any(p.startswith("chunk_size") for p in problems_of(dict(SEED_DOC, chunk_size=0)))
+
+
+@pytest.mark.parametrize("hosts, words", [
+    (["node a", "node  a", "b"], "ranges[1].host: 'node  a' is ranges[0]'s host"),
+    (["a", "a\t", "b"], "ranges[1].host: 'a\\t' is padded with white space"),
+    (["a", "(coordinator)", "b"], "ranges[1].host: (coordinator) is reserved"),
+])
+def test_hosts_that_cannot_be_told_apart_or_are_reserved_are_refused(hosts, words):
+    doc = json.loads(json.dumps(SEED_DOC))
+    for r, h in zip(doc["ranges"], hosts, strict=True):
+        r["host"] = h
+    assert words in problems_of(doc)[0]
+
+
+def test_a_key_named_twice_is_refused_in_one_line(cli, tmp_path):
+    text = json.dumps(SEED_DOC)
+    bad = tmp_path / "twice.json"
+    bad.write_text(text.replace('"seed": 7202985', '"seed": 7202985, "seed": 1'))
+    r = cli("bundle", "check", str(bad))
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "the key 'seed' appears twice in one object" in r.stderr
+    inner = tmp_path / "twice-inner.json"
+    inner.write_text(text.replace('"host": "hatchery"', '"host": "hatchery", "host": "causality"'))
+    r = cli("bundle", "check", str(inner))
+    assert r.returncode == 2 and "the key 'host' appears twice" in r.stderr
 
 
 @pytest.mark.parametrize("value, expected", [(None, None), (5, 5), ("0xff", 255), ("0X0000000000000001", 1)])
@@ -148,6 +172,12 @@ def _gayhy_positions(members: list[str]) -> list[int]:
     return [spi.fnv1a(m) % len(members) for m in members]
 
 
+def _member_range(seed, members, total, me):
+    """(start, count) of member ``me`` in the bundle every member derives alone."""
+    r = nashprop_bundle(seed, members, total).range_of(me)
+    return r.start, r.count
+
+
 @given(st.integers(0, 2 ** 64 - 1),
        st.lists(st.from_regex(r"[a-z0-9][a-z0-9.-]{0,11}", fullmatch=True), min_size=1, max_size=60, unique=True),
        st.integers(1, 2 ** 40))
@@ -155,7 +185,7 @@ def _gayhy_positions(members: list[str]) -> list[int]:
 def test_nashprop_members_never_collide_and_cover_the_total(seed, members, total):
     if total < len(members):
         total = len(members)
-    ranges = sorted(nashprop_range(seed, members, total, m) for m in members)
+    ranges = sorted(_member_range(seed, members, total, m) for m in members)
     assert ranges[0][0] == 0 and all(c >= 1 for _, c in ranges)
     for (s0, c0), (s1, _) in pairwise(ranges):
         assert s0 + c0 == s1  # disjoint and gap-free
@@ -164,9 +194,9 @@ def test_nashprop_members_never_collide_and_cover_the_total(seed, members, total
 
 def test_nashprop_needs_no_coordinator_order_is_irrelevant():
     members = [f"node-{i}" for i in range(34)]
-    mine = {m: nashprop_range(7202985, members, 10 ** 10, m) for m in members}
+    mine = {m: _member_range(7202985, members, 10 ** 10, m) for m in members}
     shuffled = list(reversed(members))  # another member's view of the same membership
-    assert all(nashprop_range(7202985, shuffled, 10 ** 10, m) == mine[m] for m in members)
+    assert all(_member_range(7202985, shuffled, 10 ** 10, m) == mine[m] for m in members)
     assert nashprop_bundle(7202985, members, 10 ** 10) == nashprop_bundle(7202985, shuffled, 10 ** 10)
     with pytest.raises(ValueError):
         nashprop_order(1, ["a", "a"])
@@ -176,7 +206,7 @@ def test_gayhys_hash_mod_n_collides_where_nashprop_does_not():
     members = [f"node-{i}" for i in range(34)]
     positions = _gayhy_positions(members)
     assert len(set(positions)) < len(members)  # gay.hy: two hosts on one position
-    starts = [nashprop_range(7202985, members, 34 * 1000, m)[0] for m in members]
+    starts = [_member_range(7202985, members, 34 * 1000, m)[0] for m in members]
     assert len(set(starts)) == len(members)
 
 

@@ -103,7 +103,7 @@ def test_no_arguments_show_the_overview(cli):
 
 def test_choices_are_listed_and_games_come_from_the_registry(cli):
     r = cli("fingerprint", "--help", env={**os.environ, "COLUMNS": "80"})
-    assert "{auto,numba-cpu,python}" in r.stdout and "{canonical,gayhy-turbo32}" in r.stdout
+    assert "{auto,numba-cpu,numpy,python}" in r.stdout and "{canonical,gayhy-turbo32}" in r.stdout
     make = cli("bundle", "make", "--help", env={**os.environ, "COLUMNS": "80"}).stdout
     assert all(name in make for name in GAME_NAMES)
 

@@ -16,11 +16,11 @@ from exo_gay.registry import get_reduction
 from exo_gay.runner import reduce_range
 
 TOP = spi.INDEX_SPACE
-TARGET = spi.fnv1a("gay") ^ 0xFFFFFFFFFFFFFFFF  # SPEC.md, "Colour games" 1
+TARGET = spi.fnv1a("gay") ^ 0xFFFFFFFFFFFFFFFF  # docs/games.md, game 1: every bit of fnv1a("gay") flipped
 
 
 def brute_furthest(seed, start, count):
-    # Straight from SPEC.md's definition: a plain loop over spi.color_at.
+    # Straight from the definition (docs/games.md): a plain loop over spi.color_at.
     return min((bin(spi.color_at(seed, i) ^ TARGET).count("1"), i, spi.color_at(seed, i))
                for i in range(start, start + count))
 

@@ -20,7 +20,7 @@ CONFIG = str(ROOT / "configs" / "models" / "llama-3.1-8b-instruct-4bit.json")
 
 
 def exo_map(partitions, n_layers):
-    """exo's map_partitions_to_shards as shared/EXO.md states it: [(start, end_inclusive)]."""
+    """exo's map_partitions_to_shards as exo's code has it: [(start, end_inclusive)]."""
     shards = []
     for i, p in enumerate(partitions):
         start, end = int(p.start * n_layers), int(p.end * n_layers) - 1

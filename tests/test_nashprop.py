@@ -1,6 +1,6 @@
 """NashProp: the pure plan and aggregation, and real members (processes over zenoh on 127.0.0.1).
 
-Known answers come from `ref_xor` (tests/nashprop_adversary.py), numpy written from SPEC.md,
+Known answers come from `ref_xor` (tests/nashprop_adversary.py), numpy written from SplitMix64's definition,
 not from our kernels; the lying member there is written from the wire format in docs/nashprop.md.
 """
 
@@ -32,7 +32,7 @@ SEED = 7202985
 
 
 def test_ref_xor_matches_splitmix64():
-    # splitmix64.c from state 0: first output 0xe220a8397b1dcdaf (SPEC.md)
+    # splitmix64.c from state 0: first output 0xe220a8397b1dcdaf (the reference splitmix64.c)
     assert ref_xor(0, 0, 1) == 0xE220A8397B1DCDAF
 
 

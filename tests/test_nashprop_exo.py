@@ -121,7 +121,7 @@ def _one_error_line(cli, url: str, me: str = IDS[0]) -> str:
     (200, b'{"nodes": {"a": {}', "malformed JSON"),
     (200, b"{}", "no nodes"),
     (200, b'{"nodes": {}, "peer_graph": {}}', "no nodes"),
-    (200, b"[" * 100 + b"]" * 100, "nested deeper"),
+    (200, b"[" * 200_000 + b"]" * 200_000, "nested deeper"),
 ])
 def test_bad_topology_answers_are_one_line_exit_2(cli, status, body, words):
     with _Exo(status, body) as exo:

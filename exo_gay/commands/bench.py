@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..cliutil import EXIT_OK, add_json, examples, parse_threads, print_json, show_progress
 from ..errors import InputError
+from ..extras import require
 
 
 def register(sub) -> None:
@@ -21,6 +22,7 @@ def register(sub) -> None:
 
 
 def cmd_bench(args) -> int:
+    require("fast")  # bench measures the compiled kernel
     from ..bench import render_bench, run_bench
 
     threads = None

@@ -25,6 +25,7 @@ from ..cliutil import (
     with_hint,
 )
 from ..errors import InputError
+from ..extras import require
 from ..jsonfile import atomic_write, check_folder
 from ..spi import MESH_PORT
 
@@ -122,6 +123,7 @@ def _auth(key_file: str | None, peers_file: str | None, name: str) -> tuple[Any,
 def cmd_serve(args) -> int:
     import asyncio
 
+    require("mine")
     from ..mesh.service import MAX_OPEN_WORK, serve
 
     port = parse_int(args.port, "--port", hi=65535)
@@ -143,6 +145,7 @@ def cmd_serve(args) -> int:
 def cmd_mine(args) -> int:
     import asyncio
 
+    require("mine")
     from ..bundle import load_bundle
     from ..mesh.coordinator import check_setup, mine_bundle
     from ..mesh.peers import peers_of
@@ -186,6 +189,8 @@ def cmd_mine(args) -> int:
 
 
 def cmd_keygen(args) -> int:
+    if not args.shared:  # a shared key is random bytes; a key pair needs PyNaCl
+        require("mine", "nacl")
     from ..mesh.auth import keygen
 
     public = keygen(args.out, shared=args.shared)

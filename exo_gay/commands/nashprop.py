@@ -30,6 +30,7 @@ from ..cliutil import (
     status,
 )
 from ..errors import InputError, RunFailed
+from ..extras import require
 from ..spi import IHOR_SEED, MESH_PORT
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def _members_from(path: str) -> list[str]:
 
 
 def cmd_nashprop(args) -> int:
+    require("nashprop")
     from ..nashprop.transport import check_endpoint, check_name
 
     if (args.members is None and args.cluster is None and args.exo_api is None and args.expect is None

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 # name -> (module, class).  Order is the order "auto" tries them in: fastest first.
 _REGISTRY = {
-    "numba-cpu": ("exo_gay.kernels.cpu", "NumbaCPUBackend"),
+    "numba-cpu": ("exo_gay.kernels.cpu", "NumbaCPUBackend"),  # the [fast] extra (in [mine], [nashprop])
+    "numpy": ("exo_gay.kernels.numpy_cpu", "NumpyCPU"),  # the core install's
     "python": ("exo_gay.kernels.reference", "PythonReference"),
 }
 FAMILIES = ("xor", "games")
@@ -35,7 +36,6 @@ _lock = threading.Lock()
 
 class Backend(Protocol):
     name: str
-    device: str
 
     def xor_piece(self, seed: int, start: int, count: int, algorithm: str) -> int: ...
 
@@ -48,6 +48,10 @@ class Backend(Protocol):
 
 class BackendRefused(InputError, RuntimeError):
     """A backend that is unknown, missing here, or gave a wrong known answer."""
+
+
+class BackendMissing(BackendRefused):
+    """A backend whose libraries are not installed here (numba-cpu without the [fast] extra)."""
 
 
 def backend_names() -> list[str]:
@@ -69,6 +73,8 @@ def get_backend(name: str = "auto", family: str = "xor") -> Backend:
         for candidate in _REGISTRY:
             try:
                 return get_backend(candidate, family)
+            except BackendMissing as e:  # not installed (numba without its extra): not a failure
+                log.info("%s; trying the next backend", e)
             except BackendRefused as e:
                 log.warning("%s; trying the next backend", e)
         raise BackendRefused("no color backend passed its self-check")
@@ -80,7 +86,8 @@ def get_backend(name: str = "auto", family: str = "xor") -> Backend:
             try:
                 _instances[name] = getattr(importlib.import_module(module), cls)()
             except ImportError as e:
-                raise BackendRefused(f"backend {name} is not available here: {e}") from None
+                hint = "; pip install 'exo-gay[fast]' brings numba" if e.name == "numba" else ""
+                raise BackendMissing(f"backend {name} is not available here ({e}){hint}") from None
     return checked(_instances[name], family)
 
 
@@ -141,11 +148,6 @@ def known_answer_cases(family: str = "xor", rng: random.Random | None = None) ->
         ("gayhy-turbo32", rng.getrandbits(64), 99, 129),
     ]
     return [("xor_piece", (s, a, n, algorithm)) for algorithm, s, a, n in xor]
-
-
-def reference_xor(algorithm: str, seed: int, start: int, count: int) -> int:
-    """The known answer: the pure-Python backend (spi.py, gayhy.py) on one core."""
-    return PythonReference().xor_piece(seed, start, count, algorithm)
 
 
 def self_check(backend: Backend, family: str = "xor") -> str | None:

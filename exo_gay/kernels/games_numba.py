@@ -17,12 +17,10 @@ from llvmlite import ir
 from numba import njit, types, uint64
 from numba.extending import intrinsic
 
-from ..spi import FURTHEST_TARGET, GOLDEN, MASK64, MIX1, MIX2, color_at
+from ..spi import FURTHEST_TARGET, GOLDEN, MASK64, color_at
+from .numba_cpu import _finalise
 
 _G = np.uint64(GOLDEN)
-_M1 = np.uint64(MIX1)
-_M2 = np.uint64(MIX2)
-_S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
 _ZERO, _ONE = np.uint64(0), np.uint64(1)
 _NONE = np.uint64(65)  # larger than any popcount: "no best yet"
 # Colors per block of the two-pass argmin: long enough for the vector loop to dominate,
@@ -45,10 +43,7 @@ def popcount64(typingctx, x):
 
 @njit(uint64(uint64), nogil=True, cache=True, inline="always")
 def _mix(x):  # pragma: no cover - compiled
-    z = x + _G
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
+    return _finalise(x + _G)  # the one jitted SplitMix64 (numba_cpu.py), mix's "+ GOLDEN" first
 
 
 @njit(types.UniTuple(uint64, 2)(uint64, uint64, uint64), nogil=True, cache=True)

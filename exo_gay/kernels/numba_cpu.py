@@ -147,7 +147,6 @@ class NumbaCPU:
     """One core, one contiguous piece; the runner splits and threads."""
 
     name = "numba-cpu"
-    device = "cpu"
 
     def xor_piece(self, seed: int, start: int, count: int, algorithm: str) -> int:
         if count == 0:

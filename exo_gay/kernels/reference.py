@@ -7,7 +7,6 @@ from .. import gayhy, spi
 
 class PythonReference:
     name = "python"
-    device = "cpu"
 
     def xor_piece(self, seed: int, start: int, count: int, algorithm: str) -> int:
         if algorithm == "canonical":

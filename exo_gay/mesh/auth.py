@@ -18,12 +18,13 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
-from ..clusterfile import public_key_text
+from ..clusterfile import is_hex, public_key_text
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -189,17 +190,13 @@ def _read(path: str) -> bytes:
         raise InputError(f"key file {path}: cannot read ({e.__class__.__name__})") from None
 
 
-def _is_hex(s: str) -> bool:
-    return len(s) % 2 == 0 and bool(s) and all(c in "0123456789abcdefABCDEF" for c in s)
-
-
 def load_key(path: str) -> bytes:
     """A shared key file: hex text (>= 32 hex digits) or raw bytes, surrounding whitespace
     stripped; InputError if missing, or shorter than MIN_KEY_BYTES."""
     data = _read(path).strip()
     try:
         s = data.decode("ascii")
-        if len(s) >= 32 and _is_hex(s):
+        if len(s) >= 32 and is_hex(s):
             data = bytes.fromhex(s)
     except UnicodeDecodeError:
         pass
@@ -213,7 +210,7 @@ def load_authenticator(path: str, name: str = "", trusted: dict[str, bytes] | No
     data = _read(path).strip()
     if data.startswith(SECRET_PREFIX.encode()):
         hexseed = data[len(SECRET_PREFIX):].decode("ascii", "replace")
-        if len(hexseed) != 64 or not _is_hex(hexseed):
+        if len(hexseed) != 64 or not is_hex(hexseed):
             raise InputError(f"key file {path}: a malformed Ed25519 secret key")
         return Ed25519Auth(bytes.fromhex(hexseed), name, trusted)
     return HmacAuth(load_key(path), name)
@@ -222,11 +219,11 @@ def load_authenticator(path: str, name: str = "", trusted: dict[str, bytes] | No
 def keygen(path: str, shared: bool = False) -> str:
     """Write a new key file (mode 0600, never over an existing file); returns what to publish:
     the public key text for a key pair, or "" for a shared key."""
-    from nacl.signing import SigningKey
-
     if shared:
-        text, public = os.urandom(32).hex(), ""
+        text, public = secrets.token_hex(32), ""
     else:
+        from nacl.signing import SigningKey
+
         sk = SigningKey.generate()
         text, public = SECRET_PREFIX + bytes(sk).hex(), public_key_text(bytes(sk.verify_key))
     try:

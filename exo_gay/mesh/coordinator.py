@@ -3,7 +3,7 @@
     report = await Coordinator(bundle, peers, auth=..., audits=5, replicas=1,
                                journal_path=...).run()
 
-Peers are ``cluster.Peer(node_id, address=None, channel=None)``: an address (the coordinator
+Peers are ``mesh.peers.Peer(node_id, address=None, channel=None)``: an address (the coordinator
 opens and closes the channel) or a ready grpc.aio channel (exo's GRPCPeerHandle.channel).
 
 Commit, then audit: a miner answers a chunk with its value and the Merkle XOR root over its
@@ -132,9 +132,9 @@ class Coordinator:
                  replicas: int = 1, journal_path: str | None = None, chunk_size: int | None = None,
                  chunk_deadline: float | None = None, on_progress: Callable[[int], None] | None = None,
                  local_threads: int | None = None, setup: Setup | None = None,
-                 wait_peers_s: float = WAIT_PEERS_S, speculate_floor_s: float = 0.25, key: Any = None):
+                 wait_peers_s: float = WAIT_PEERS_S, speculate_floor_s: float = 0.25):
         self.bundle, self.peers = bundle, peers
-        self.auth = auth if auth is not None else key
+        self.auth = auth
         if isinstance(self.auth, (bytes, bytearray)):
             from .auth import HmacAuth
 

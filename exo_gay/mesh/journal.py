@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import jsonfile
+from ..bundle import COORDINATOR
 from ..errors import InputError
 
 JOURNAL_VERSION = 2
-COORDINATOR = "(coordinator)"
 MAX_BYTES = 1 << 30
 
 
@@ -45,7 +45,7 @@ class Event:
 
 
 def _canonical(ev: dict) -> bytes:
-    return json.dumps(ev, sort_keys=True, separators=(",", ":")).encode()
+    return jsonfile.canonical(ev).encode()
 
 
 def _chain(key: bytes, prev: bytes, ev: dict) -> bytes:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..bundle import COORDINATOR
+
 ACCEPTED, PENDING, DUPLICATE, DISPUTED, IGNORED = "accepted", "pending", "duplicate", "disputed", "ignored"
-COORDINATOR = "(coordinator)"
 
 
 @dataclass

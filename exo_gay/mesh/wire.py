@@ -6,7 +6,6 @@ so nothing here depends on the grpcio version that made the stubs (exo pins its 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import jsonfile
@@ -39,7 +38,7 @@ METHODS = {
 
 def value_to_text(reduction: Any, value: Any) -> str:
     """A reduction value as canonical JSON text: equal values give equal text."""
-    return json.dumps(reduction.to_wire(value), sort_keys=True, separators=(",", ":"))
+    return jsonfile.canonical(reduction.to_wire(value))
 
 
 def value_from_text(reduction: Any, text: str) -> Any:

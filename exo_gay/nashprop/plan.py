@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from ..bundle import nashprop_order
+from ..bundle import even_start, nashprop_order
 
 
 def split_counts(total: int, parts: int) -> list[int]:
@@ -93,9 +93,9 @@ class Plan:
         return self.order.index(name)
 
     def start(self, pos: int) -> int:
-        """First color of position ``pos`` (bundle.even_counts: N // n each, the last the rest);
+        """First color of position ``pos`` (bundle.even_start: N // n each, the last the rest);
         start(n) is the total."""
-        return self.total if pos >= self.n else pos * self._base
+        return even_start(self.total, self.n, pos)
 
     def range_of(self, pos: int) -> tuple[int, int]:
         a = self.start(pos)

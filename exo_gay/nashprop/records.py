@@ -7,14 +7,13 @@ signed whole; the signer's public key is the one in its liveliness token.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from .. import audit
+from .. import audit, jsonfile
 from ..errors import InputError
 from ..jsonfile import loads
 
@@ -22,7 +21,7 @@ MAX_MESSAGE = 1 << 20
 
 
 def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    return jsonfile.canonical(obj).encode()
 
 
 class Identity:

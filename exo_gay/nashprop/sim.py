@@ -13,22 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels.numpy_cpu import colors
 from .aggregate import AggNode, Final
 from .plan import Plan, Tree, View
-
-_G = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def colors(seed: int, start: int, count: int) -> np.ndarray:
-    """color_at(seed, i) for i in [start, start + count), vectorised (SPEC.md's mix)."""
-    with np.errstate(over="ignore"):
-        i = np.arange(start, start + count, dtype=np.uint64)
-        z = np.uint64(seed) + i * _G + _G
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return z ^ (z >> np.uint64(31))
 
 
 @dataclass

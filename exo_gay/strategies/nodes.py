@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from ..clusterfile import ClusterFile
 from ..errors import InputError
 from ..spi import polarity
+
+if TYPE_CHECKING:  # the strategy inside exo never parses a cluster file: no pydantic schemas to build
+    from ..clusterfile import ClusterFile
 
 MB = 2**20
 HEADROOM = 0.25  # share of RAM kept back: macOS wires at most ~2/3-3/4 of RAM for the GPU

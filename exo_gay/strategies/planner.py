@@ -153,7 +153,7 @@ def solve(p: Problem, objective: str = "latency", require_all: bool = False) -> 
     if require_all and N > L:
         raise PlanInfeasible(f"{N} nodes cannot each get one of {L} layers")
     if any(not g > 0 for g in p.gbps):
-        raise ValueError("every node needs a speed > 0 (cluster.build_nodes guarantees it)")
+        raise ValueError("every node needs a speed > 0 (nodes.build_nodes guarantees it)")
     T, Mm, valid = _tables(p)
     combine = "sum" if objective == "latency" else "max"
     value, segs = _dp(p, T, Mm, valid, combine, require_all)
