@@ -10,8 +10,10 @@ from ..bundle import make_bundle, nashprop_order, validate, weights_from_doc
 from ..cliutil import (
     EXIT_OK,
     EXIT_USAGE,
+    OUTPUT_POLICY,
     SEED_HELP,
     add_threads_and_backend,
+    check_output,
     did_you_mean,
     dump_json,
     examples,
@@ -83,7 +85,7 @@ def register(sub) -> None:
     m.add_argument("--compute-expected", action="store_true",
                    help="fill in expected_xor by computing it here (all cores, progress on a terminal)")
     add_threads_and_backend(m)
-    m.add_argument("-o", "--out", metavar="FILE", help="write here (atomically) instead of stdout")
+    m.add_argument("-o", "--out", metavar="FILE", help=f"write the bundle here instead of stdout ({OUTPUT_POLICY})")
     m.set_defaults(func=cmd_make)
 
 
@@ -143,6 +145,7 @@ def cmd_make(args) -> int:
     start = parse_int(args.start, "--start")
     chunk = None if args.chunk_size is None else parse_int(args.chunk_size, "--chunk-size", lo=1)
     threads = parse_threads(args.threads)
+    check_output(args.out, "-o", inputs={"--weights-from": args.weights_from}, example="bundle.json")
     hosts = [h.strip() for h in args.hosts.split(",")]
     if any(not h for h in hosts):
         raise InputError("--hosts: an empty host name")
@@ -160,8 +163,6 @@ def cmd_make(args) -> int:
         hosts = nashprop_order(seed, hosts)
     bundle = make_bundle(seed, total, hosts, weights=weights, start=start, algorithm=args.algorithm,
                          game=args.game, chunk_size=chunk)
-    if args.out:
-        jsonfile.check_folder(args.out)
     if args.compute_expected:
         if bundle.game != "xor":
             raise InputError("--compute-expected: only for game xor")

@@ -9,9 +9,11 @@ from .. import disguise, games, jsonfile
 from ..cliutil import (
     EXIT_FAILED,
     EXIT_OK,
+    OUTPUT_POLICY,
     add_json,
     add_range,
     add_threads_and_backend,
+    check_output,
     dump_json,
     examples,
     hex_rgb,
@@ -73,7 +75,8 @@ def register(sub) -> None:
     e.add_argument("--bundle", required=True, metavar="FILE",
                    help="bundle JSON (seed and ranges with polarity; - reads it from standard input)")
     e.add_argument("--message", required=True, help="UTF-8 text, at most 4096 bytes")
-    e.add_argument("-o", "--out", default=None, help="mask file to write (default: print it)")
+    e.add_argument("-o", "--out", default=None, metavar="FILE",
+                   help=f"mask file to write (default: print it; {OUTPUT_POLICY})")
     _common(e)
     e.set_defaults(func=cmd_encode)
     d = dsub.add_parser("decode", help="recover the message from a mask and all three fingerprints",
@@ -211,9 +214,8 @@ def _given_fingerprints(items: list[str]) -> tuple[int, int, int]:
 def cmd_encode(args) -> int:
     parse_threads(args.threads)  # validate before any work
     disguise.message_words(args.message)  # length check before any work
+    check_output(args.out, "-o", inputs={"--bundle": args.bundle}, example="mask.json")  # before computing anything
     seed, by_p = _load_bundle(args.bundle)
-    if args.out is not None:  # refuse an unwritable destination before computing anything
-        jsonfile.check_folder(args.out)
     fps = _bundle_fingerprints(seed, by_p, args)
     mask = disguise.encode_message(args.message, fps, seed=seed)
     text = dump_json(mask)

@@ -11,6 +11,7 @@ from ..cliutil import (
     add_cluster_argument,
     add_json,
     add_threads_and_backend,
+    check_output,
     dump_json,
     examples,
     human_count,
@@ -25,7 +26,7 @@ from ..cliutil import (
     with_hint,
 )
 from ..errors import InputError
-from ..jsonfile import atomic_write, check_folder
+from ..jsonfile import atomic_write
 from ..spi import MESH_PORT
 
 
@@ -155,9 +156,9 @@ def cmd_mine(args) -> int:
     threads = parse_threads(args.threads)
     deadline = (None if args.chunk_deadline is None
                 else parse_float(args.chunk_deadline, "--chunk-deadline", 0, 86400, above_lo=True))
-    for path in (args.out, args.journal):
-        if path:
-            check_folder(path)
+    inputs = {"--bundle": args.bundle, "--cluster": args.cluster, "--key-file": args.key_file}
+    check_output(args.journal, "--journal", inputs=inputs, example="mine.journal")
+    check_output(args.out, "--out", inputs={**inputs, "--journal": args.journal}, example="report.json")
     # refuse everything refusable before a miner starts or a journal is created
     auth, cf = _auth(args.key_file, args.cluster, "" if args.cluster else "coordinator")
     peers = peers_of(cf) if cf else None
@@ -188,6 +189,7 @@ def cmd_mine(args) -> int:
 def cmd_keygen(args) -> int:
     from ..mesh.auth import keygen
 
+    check_output(args.out, "--out", replace=False, example="node.key")
     public = keygen(args.out, shared=args.shared)
     if public:
         print(f"wrote the secret key {args.out} (mode 0600); its public key, for the cluster file's "

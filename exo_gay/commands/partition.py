@@ -10,6 +10,7 @@ from .. import clusterfile
 from ..cliutil import (
     add_cluster_argument,
     add_json,
+    check_output,
     examples,
     parse_float,
     parse_int,
@@ -17,7 +18,7 @@ from ..cliutil import (
     print_table,
 )
 from ..errors import InputError
-from ..jsonfile import atomic_write, check_folder
+from ..jsonfile import atomic_write
 
 
 def register(sub) -> None:
@@ -60,8 +61,7 @@ def cmd_partition(args) -> int:
     headroom = parse_float(args.headroom, "--headroom", 0.0, 0.95)
     hop_ms = parse_float(args.hop_ms, "--hop-ms", 0.0, 1e4)
     cluster = clusterfile.load(args.cluster)
-    if args.svg:
-        check_folder(args.svg)
+    check_output(args.svg, "--svg", inputs={"--cluster": args.cluster, "--model": args.model}, example="ring.svg")
 
     from .. import exo_plugin
     from ..strategies.checkpoint import ModelNotFound
