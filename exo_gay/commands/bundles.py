@@ -43,6 +43,8 @@ def register(sub) -> None:
     bsub.required = True
 
     c = bsub.add_parser("check", help="validate a bundle; every problem with its place, exit 2 if any",
+                        description="Checks a bundle file as `mine` reads it and prints its summary, or every "
+                                    "problem with its place (one line each) and exit 2.",
                         epilog=examples("exo-gay bundle check configs/bundle.example.json",
                                         "exo-gay bundle make --seed 1 --total 1e6 --hosts a,b "
                                         "| exo-gay bundle check -"))
@@ -59,10 +61,10 @@ def register(sub) -> None:
             "--hosts causality,hatchery,2-monad",
             "# by measured speed, so every host finishes together:",
             "exo-gay bundle make --seed 1 --total 1e11 --hosts a,b \\",
-            "--weights a=3.1e9,b=1.2e9 -o bundle.json",
+            "--weights a=3.1e9,b=1.2e9 -o weighted.json",
             "# with the answer filled in (computed here, on every core):",
             "exo-gay bundle make --seed 5 --total 3e9 --hosts x,y,z \\",
-            "--compute-expected -o bundle.json",
+            "--compute-expected -o expected.json",
             "exo-gay bundle make --seed 5 --total 1e9 --hosts x,y --game 'fixed(depth=64)'"))
     m.add_argument("--seed", required=True, help=SEED_HELP)
     m.add_argument("--total", required=True, help="colors in all (1e9 form accepted)")

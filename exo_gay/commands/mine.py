@@ -32,6 +32,8 @@ from ..spi import MESH_PORT
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="run a miner (gRPC) that mines ranges for a coordinator",
+                       description="A miner: listens for `exo-gay mine` on gRPC, mines the ranges it is sent on "
+                                   "every core here and answers with a commitment the coordinator audits.",
                        epilog=examples(f"exo-gay serve --node-id causality --port {MESH_PORT} --threads 1",
                                        "# any free port, every message authenticated with a shared key:",
                                        "exo-gay serve --node-id hatchery --port 0 --key-file cluster.key",
@@ -52,6 +54,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("mine", help="mine a bundle on miners over gRPC, audit every answer, prove the result",
+                       description="The coordinator: splits a bundle into chunks, sends them to miners "
+                                   "(`exo-gay serve`, or local ones it starts), recomputes sampled leaves of "
+                                   "every answer and prints the combined fingerprint with what it guarantees.",
                        epilog=examples("exo-gay mine --bundle configs/bundle.example.json",
                                        "# miners started with exo-gay serve, named in a cluster file:",
                                        "exo-gay mine --bundle configs/bundle.example.json \\",
@@ -86,6 +91,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("keygen", help="write a new key file (mode 0600): a node's key pair, or a shared key",
+                       description="Writes a new secret key file (mode 0600, never over an existing file): "
+                                   "a node's Ed25519 key pair, printing the public key for the cluster file, "
+                                   "or with --shared one HMAC key for the whole cluster.",
                        epilog=examples("exo-gay keygen --out a.key",
                                        "# (a key pair for node a: prints the public key for the cluster file)",
                                        "# one shared key for the whole cluster:",
