@@ -289,3 +289,19 @@ def test_examples_never_overwrite_another_examples_output():
                     writers.setdefault(out, set()).add(shlex.join(argv))
     clashes = {out: sorted(cmds) for out, cmds in writers.items() if len(cmds) > 1}
     assert clashes == {}
+
+
+# ---------------------------------------------------------------- the system says no mid-run
+
+def test_a_closed_pipe_is_quiet_and_a_failed_write_is_one_line(shim, tmp_path):
+    """`exo-gay colors ... | true`: the reader left, nothing on stderr.  A write the system refuses
+    mid-way (/proc takes no new file, which no check up front sees) is one line and exit 1."""
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+    r = subprocess.run(["bash", "-c", "exo-gay colors --seed 1 --count 1e6 | true; echo ${PIPESTATUS[0]} >&2"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.stderr.strip() in ("0", "1"), r.stderr  # 0 when all of it fitted the pipe first; never a traceback
+    r = subprocess.run(["bash", "-c", "exo-gay bundle make --seed 1 --total 30 --hosts a,b,c -o /proc/version"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    lines = r.stderr.splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("exo-gay bundle make: error: ")
