@@ -119,6 +119,13 @@ def test_help_fits_80_columns(cli, command):
     assert max(len(line) for line in r.stdout.splitlines()) <= 80
 
 
+def test_every_help_fits_80_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    wide = {p.prog: [line for line in p.format_help().splitlines() if len(line) > 80]
+            for p in _parsers(exo_cli.build_parser())}
+    assert {prog: lines for prog, lines in wide.items() if lines} == {}
+
+
 # ---------------------------------------------------------------- mistakes
 
 @pytest.mark.parametrize("args,message", [

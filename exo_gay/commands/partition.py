@@ -32,7 +32,8 @@ def register(sub) -> None:
                         "# a config.json, with the ring drawn to ring.svg",
                         "exo-gay partition --model configs/models/llama-3.1-8b-instruct-4bit.json \\",
                         "--cluster configs/cluster.example.json --svg ring.svg",
-                        "exo-gay partition --model llama-3.2-1b --cluster configs/cluster.example.json --json"))
+                        "exo-gay partition --model llama-3.2-1b --json \\",
+                        "--cluster configs/cluster.example.json"))
     p.add_argument("--model", required=True,
                    help="an exo model card id (llama-3.2-1b, ...), a config.json, a model folder, or a repo id "
                         "in the Hugging Face cache / exo's downloads")
