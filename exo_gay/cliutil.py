@@ -315,7 +315,6 @@ def print_json(obj: Any) -> None:
 # ---------------------------------------------------------------- output files
 
 OUTPUT_POLICY = "written whole or not at all; an existing FILE is replaced"
-KEY_POLICY = "never overwritten"
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -330,7 +329,7 @@ def check_output(path: str | None, flag: str, *, inputs: dict[str, str | None] |
                  replace: bool = True, example: str = "out.json") -> None:
     """Refuse, before any work, an output file that cannot be written whole (errors.InputError).
 
-    Refused: an empty name, a folder, a missing folder or one that cannot be written into,
+    Refused: an empty name, "-", a folder, a missing folder or one that cannot be written into,
     something that is not a regular file (a device, a pipe), the same file as one of the
     command's ``inputs`` ({flag: path}; None and "-" are skipped), and with ``replace=False``
     (key files) any existing file.  Otherwise the command writes it atomically
@@ -341,6 +340,8 @@ def check_output(path: str | None, flag: str, *, inputs: dict[str, str | None] |
         return
     if not path.strip():
         raise InputError(f"{flag}: an empty file name")
+    if path == "-":
+        raise InputError(f"{flag} -: a file name is needed here (- is not standard output for {flag})")
     if os.path.isdir(path):
         raise InputError(f"{flag} {path}: a folder, not a file; name a file in it "
                          f"(e.g. {os.path.join(path, example)})")

@@ -95,16 +95,17 @@ def _needs(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", WRITERS)
-@pytest.mark.parametrize("case", ["a folder", "a missing folder", "a pipe", "a dangling link", "an empty name"])
+@pytest.mark.parametrize("case", ["a folder", "a missing folder", "a pipe", "a dangling link", "an empty name", "-"])
 def test_an_output_that_cannot_be_written_is_refused_before_any_work(cli, files, name, case):
     _needs(name)
     args, flag = _writers(files)[name]
     out = {"a folder": files / "out", "a missing folder": files / "missing" / "x.json", "a pipe": files / "fifo",
-           "a dangling link": files / "dangling.json", "an empty name": ""}[case]
+           "a dangling link": files / "dangling.json", "an empty name": "", "-": "-"}[case]
     line = _refused(cli, files, *args, flag, str(out))
     assert f"{flag} {out}" in line or (case == "an empty name" and f"{flag}: an empty file name" in line), line
     want = {"a folder": "a folder, not a file; name a file in it", "a missing folder": "does not exist",
-            "a pipe": "not a regular file", "a dangling link": "a link to nothing", "an empty name": "empty"}[case]
+            "a pipe": "not a regular file", "a dangling link": "a link to nothing", "an empty name": "empty",
+            "-": "a file name is needed here"}[case]
     assert want in line, line
 
 
