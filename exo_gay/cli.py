@@ -2,8 +2,10 @@
 
 Each command module exposes ``register(subparsers)``; a command's function returns the exit
 status.  The library's errors become exit statuses here, and only here: errors.InputError is
-one line on stderr and exit 2, errors.RunFailed exit 1.  Every message names the command it
-comes from (``exo-gay bundle make: error: ...``); ``exo-gay: error:`` only before one is known.
+one line on stderr and exit 2, errors.RunFailed exit 1, and so does an OSError the system raises
+mid-run (a full disk: one line, the traceback with -vv; a closed pipe: nothing).  Every message
+names the command it comes from (``exo-gay bundle make: error: ...``); ``exo-gay: error:`` only
+before one is known.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from . import __version__
@@ -86,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except ExoGayError as e:  # errors.RunFailed, and any other failure the library names
         sys.stderr.write(f"{prog}: error: {e}\n")
+        return EXIT_FAILED
+    except BrokenPipeError:  # `exo-gay colors ... | head`: the reader left; say nothing, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return EXIT_FAILED
+    except OSError as e:  # the system refused mid-run (disk full, a folder removed): one line, not a traceback
+        logging.getLogger("exo_gay.cli").debug("the failure in full", exc_info=True)
+        where = f"{e.filename}: " if e.filename else ""
+        sys.stderr.write(f"{prog}: error: {where}{e.strerror or e}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")

@@ -12,7 +12,9 @@ import difflib
 import json
 import logging
 import math
+import os
 import re
+import shlex
 import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Iterator, Sequence
@@ -122,8 +124,72 @@ class Parser(argparse.ArgumentParser):
         more = f" (and {len(extras) - 1} more: {' '.join(extras[1:])})" if len(extras) > 1 else ""
         return f"unrecognized argument {first}{hint}{more}"
 
+    def _subcommands(self) -> dict[str, "argparse.ArgumentParser"]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+    def _misplaced_option(self) -> str:
+        """For `exo-gay --threads 2 fingerprint ...`: the message that says --threads belongs to the
+        command, with the command line in the right order; "" when no such mistake is in argv."""
+        if not self._subcommands():
+            return ""
+        argv = self._argv
+        i = 0  # the first option before the command that this parser does not know
+        while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-", "--") \
+                and not self._unknown_options(argv[i:i + 1]):
+            i += 1
+        if i == len(argv) or not argv[i].startswith("-") or argv[i] in ("-", "--"):
+            return ""
+        option = argv[i]
+        name = option.split("=", 1)[0]
+        takers: dict[str, argparse.Action] = {}  # "game furthest": its action for the option
+
+        def walk(parser: argparse.ArgumentParser, path: str) -> None:
+            subs = parser._subcommands() if isinstance(parser, Parser) else {}
+            if name in parser._option_string_actions and path:
+                takers[path] = parser._option_string_actions[name]
+            for n, sub in subs.items():
+                walk(sub, f"{path} {n}".strip())
+
+        walk(self, "")
+        if not takers:
+            return ""
+        first = next(iter(takers.values()))
+        moved = argv[i:i + 1 + (first.nargs != 0 and "=" not in option and i + 1 < len(argv))]
+        rest = argv[:i] + argv[i + len(moved):]
+        k = i  # where the command starts in rest, after any other options
+        while k < len(rest) and rest[k].startswith("-"):
+            k += 1
+        path: list[str] = []
+        node: argparse.ArgumentParser = self
+        while k < len(rest) and isinstance(node, Parser) and rest[k] in node._subcommands():  # e.g. game furthest
+            node = node._subcommands()[rest[k]]
+            path.append(rest[k])
+            k += 1
+        given = " ".join(path)
+        if given and given in takers:
+            fixed = [*self.prog.split(), *rest[:k], *moved, *rest[k:]]
+            return (f"{option} is an option of {self.prog} {given}, so it goes after the command: "
+                    f"{shlex.join(fixed)}")
+        below = [n for n in takers if n.startswith(f"{given} ")]  # `game` given, `game furthest` takes it
+        names = below or list(takers)
+        if below:
+            given = ""
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        if given:
+            return (f"{option} is an option of neither {self.prog} nor {self.prog} {given} "
+                    f"(commands that take it: {listed})")
+        example = [*self.prog.split(), *names[0].split(), *moved]
+        return (f"{option} is an option of a command and goes after it, e.g. {shlex.join(example)} ... "
+                f"(commands that take it: {listed})")
+
     def error(self, message: str):  # type: ignore[override]
-        if message.startswith("the following arguments are required") and not self._subparsers:
+        misplaced = self._misplaced_option()
+        if misplaced:
+            message = misplaced
+        elif message.startswith("the following arguments are required") and not self._subparsers:
             unknown = self._unknown_options(self._argv)
             if unknown:  # `--bundel x`: the typo is the mistake, not the missing --bundle
                 message = self._unrecognized(unknown)
@@ -246,6 +312,57 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+# ---------------------------------------------------------------- output files
+
+OUTPUT_POLICY = "written whole or not at all; an existing FILE is replaced"
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Both exist and are one file (links and other spellings of the path included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_output(path: str | None, flag: str, *, inputs: dict[str, str | None] | None = None,
+                 replace: bool = True, example: str = "out.json") -> None:
+    """Refuse, before any work, an output file that cannot be written whole (errors.InputError).
+
+    Refused: an empty name, "-", a folder, a missing folder or one that cannot be written into,
+    something that is not a regular file (a device, a pipe), the same file as one of the
+    command's ``inputs`` ({flag: path}; None and "-" are skipped), and with ``replace=False``
+    (key files) any existing file.  Otherwise the command writes it atomically
+    (jsonfile.atomic_write), replacing an existing file only once the work is done.
+    ``example``: a file name to suggest inside a folder given by mistake.
+    """
+    if path is None:
+        return
+    if not path.strip():
+        raise InputError(f"{flag}: an empty file name")
+    if path == "-":
+        raise InputError(f"{flag} -: a file name is needed here (- is not standard output for {flag})")
+    if os.path.isdir(path):
+        raise InputError(f"{flag} {path}: a folder, not a file; name a file in it "
+                         f"(e.g. {os.path.join(path, example)})")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"{flag} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: cannot write into folder {folder} (permission denied)")
+    if os.path.lexists(path):
+        if not os.path.exists(path):
+            raise InputError(f"{flag} {path}: a link to nothing; remove it or name another file")
+        if not os.path.isfile(path):
+            raise InputError(f"{flag} {path}: not a regular file (a device or a pipe); name a file")
+        if not replace:
+            raise InputError(f"{flag} {path}: exists (a key file is never overwritten); remove it or name another")
+    for in_flag, in_path in (inputs or {}).items():
+        if in_path and in_path != "-" and _same_file(path, in_path):
+            raise InputError(f"{flag} {path}: the same file as {in_flag} {in_path}; writing it would destroy "
+                             "the input: name another file")
+
+
 # ---------------------------------------------------------------- numbers for people
 
 def rate_text(count: int, seconds: float, how: str) -> str:
@@ -280,6 +397,17 @@ class _RichProgress:
         self._p.update(self._t, total=total)
 
 
+WIDTH = 80  # progress bars and tables never use more columns, however wide the terminal
+
+
+def narrow_console(stderr: bool = False) -> Any:
+    """A rich Console on stdout or stderr, at most WIDTH columns wide (less on a narrower terminal)."""
+    from rich.console import Console
+
+    c = Console(stderr=stderr)
+    return c if c.width <= WIDTH else Console(stderr=stderr, width=WIDTH)
+
+
 @contextlib.contextmanager
 def progress(total: int, description: str, enabled: bool, unit: str = "colors",
              console: Any = None) -> Iterator[Any]:
@@ -288,7 +416,6 @@ def progress(total: int, description: str, enabled: bool, unit: str = "colors",
     if not enabled:
         yield _NoProgress()
         return
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
@@ -304,7 +431,7 @@ def progress(total: int, description: str, enabled: bool, unit: str = "colors",
 
     cols = [TextColumn("{task.description}"), BarColumn(bar_width=None), TaskProgressColumn(), _Counts(),
             _Rate(), TimeRemainingColumn()]
-    with Progress(*cols, console=console or Console(stderr=True), transient=False) as p:
+    with Progress(*cols, console=console or narrow_console(stderr=True), transient=False) as p:
         yield _RichProgress(p, p.add_task(description, total=total))
 
 
@@ -314,9 +441,7 @@ def status(text: str, enabled: bool, console: Any = None) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from rich.console import Console
-
-    with (console or Console(stderr=True)).status(text):
+    with (console or narrow_console(stderr=True)).status(text):
         yield
 
 
@@ -342,7 +467,6 @@ def print_table(headers: list[str], rows: list[list[str]], title: str, right: It
         for r in rows:
             print(line(r))
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", pad_edge=False, collapse_padding=True)
@@ -351,7 +475,7 @@ def print_table(headers: list[str], rows: list[list[str]], title: str, right: It
                      overflow="fold", min_width=len(h) if h in keep_whole else None)
     for r in rows:
         t.add_row(*r)
-    (console or Console()).print(t)
+    (console or narrow_console()).print(t)
 
 
 # ---------------------------------------------------------------- hints

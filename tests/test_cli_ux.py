@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pty
+import re
 import shlex
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def _parsers(parser: argparse.ArgumentParser, seen=None):
 
 def _help_problems(parser: argparse.ArgumentParser) -> list[str]:
     problems = []
+    if not (parser.description or "").strip():
+        problems.append("no description line in --help")
     if "examples:\n  exo-gay " not in (parser.epilog or ""):
         problems.append("no example in --help")
     for action in parser._actions:
@@ -114,6 +117,13 @@ def test_help_fits_80_columns(cli, command):
     r = cli(*command, "--help", env={**os.environ, "COLUMNS": "80"})
     assert r.returncode == 0 and "examples:" in r.stdout
     assert max(len(line) for line in r.stdout.splitlines()) <= 80
+
+
+def test_every_help_fits_80_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    wide = {p.prog: [line for line in p.format_help().splitlines() if len(line) > 80]
+            for p in _parsers(exo_cli.build_parser())}
+    assert {prog: lines for prog, lines in wide.items() if lines} == {}
 
 
 # ---------------------------------------------------------------- mistakes
@@ -294,10 +304,10 @@ def test_table_without_a_terminal_is_plain_aligned_text(capsys):
     assert lines == ["title", "host       count", "a             1G", "long-name  12.5G"]
 
 
-def _run_on_a_terminal(*args: str) -> tuple[int, str, str]:
+def _run_on_a_terminal(*args: str, columns: int = 80) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal (as a person sees it); (status, stdout, terminal)."""
     master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "80", "TERM": "xterm"}
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
     proc = subprocess.Popen([sys.executable, "-m", "exo_gay", *args], stdout=subprocess.PIPE, stderr=slave,
                             stdin=subprocess.DEVNULL, cwd=ROOT, env=env)
     os.close(slave)
@@ -330,6 +340,37 @@ def test_compute_expected_shows_progress_on_a_terminal_and_nothing_without_one(c
     quiet = cli(*args)
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert json.loads(quiet.stdout)["expected_xor"] == json.loads(out)["expected_xor"]
+
+
+def test_a_bar_on_a_wide_terminal_stays_within_80_columns():
+    rc, out, term = _run_on_a_terminal("fingerprint", "--seed", "1", "--count", "3e8", columns=200)
+    assert rc == 0 and "xor=" in out
+    lines = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line) for line in re.split(r"[\r\n]", term)]
+    bars = [line for line in lines if "300M/300M" in line]
+    assert bars and max(len(line.rstrip()) for line in lines) <= 80, lines
+
+
+def test_a_table_on_a_wide_terminal_stays_within_80_columns(monkeypatch):
+    """A rich table on a 200-column terminal folds at 80 columns, as at 80."""
+    import rich.console
+
+    made = []
+    real = rich.console.Console
+
+    def wide(*a, **kw):  # a terminal 200 columns wide, writing into a buffer
+        kw.setdefault("width", 200)
+        c = real(*a, **{**kw, "file": io.StringIO(), "force_terminal": True})
+        made.append(c)
+        return c
+
+    monkeypatch.setattr(rich.console, "Console", wide)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    long = "x" * 150
+    cliutil.print_table(["host", "status"], [["a", long]], "title")
+    out = made[-1].file.getvalue()
+    plain = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line) for line in out.splitlines()]
+    assert made[-1].width == 80 and max(len(line) for line in plain) <= 80
+    assert "".join(line.strip(" │|") for line in plain).count("x") == 150  # folded, not cut
 
 
 def test_the_cycle_probe_shows_a_spinner_on_a_terminal():

@@ -10,8 +10,10 @@ from ..bundle import make_bundle, nashprop_order, validate, weights_from_doc
 from ..cliutil import (
     EXIT_OK,
     EXIT_USAGE,
+    OUTPUT_POLICY,
     SEED_HELP,
     add_threads_and_backend,
+    check_output,
     did_you_mean,
     dump_json,
     examples,
@@ -41,6 +43,8 @@ def register(sub) -> None:
     bsub.required = True
 
     c = bsub.add_parser("check", help="validate a bundle; every problem with its place, exit 2 if any",
+                        description="Checks a bundle file as `mine` reads it and prints its summary, or every "
+                                    "problem with its place (one line each) and exit 2.",
                         epilog=examples("exo-gay bundle check configs/bundle.example.json",
                                         "exo-gay bundle make --seed 1 --total 1e6 --hosts a,b "
                                         "| exo-gay bundle check -"))
@@ -57,10 +61,10 @@ def register(sub) -> None:
             "--hosts causality,hatchery,2-monad",
             "# by measured speed, so every host finishes together:",
             "exo-gay bundle make --seed 1 --total 1e11 --hosts a,b \\",
-            "--weights a=3.1e9,b=1.2e9 -o bundle.json",
+            "--weights a=3.1e9,b=1.2e9 -o weighted.json",
             "# with the answer filled in (computed here, on every core):",
             "exo-gay bundle make --seed 5 --total 3e9 --hosts x,y,z \\",
-            "--compute-expected -o bundle.json",
+            "--compute-expected -o expected.json",
             "exo-gay bundle make --seed 5 --total 1e9 --hosts x,y --game 'fixed(depth=64)'"))
     m.add_argument("--seed", required=True, help=SEED_HELP)
     m.add_argument("--total", required=True, help="colors in all (1e9 form accepted)")
@@ -83,7 +87,7 @@ def register(sub) -> None:
     m.add_argument("--compute-expected", action="store_true",
                    help="fill in expected_xor by computing it here (all cores, progress on a terminal)")
     add_threads_and_backend(m)
-    m.add_argument("-o", "--out", metavar="FILE", help="write here (atomically) instead of stdout")
+    m.add_argument("-o", "--out", metavar="FILE", help=f"write the bundle here instead of stdout ({OUTPUT_POLICY})")
     m.set_defaults(func=cmd_make)
 
 
@@ -143,6 +147,7 @@ def cmd_make(args) -> int:
     start = parse_int(args.start, "--start")
     chunk = None if args.chunk_size is None else parse_int(args.chunk_size, "--chunk-size", lo=1)
     threads = parse_threads(args.threads)
+    check_output(args.out, "-o", inputs={"--weights-from": args.weights_from}, example="bundle.json")
     hosts = [h.strip() for h in args.hosts.split(",")]
     if any(not h for h in hosts):
         raise InputError("--hosts: an empty host name")
@@ -160,8 +165,6 @@ def cmd_make(args) -> int:
         hosts = nashprop_order(seed, hosts)
     bundle = make_bundle(seed, total, hosts, weights=weights, start=start, algorithm=args.algorithm,
                          game=args.game, chunk_size=chunk)
-    if args.out:
-        jsonfile.check_folder(args.out)
     if args.compute_expected:
         if bundle.game != "xor":
             raise InputError("--compute-expected: only for game xor")

@@ -9,9 +9,11 @@ from .. import disguise, games, jsonfile
 from ..cliutil import (
     EXIT_FAILED,
     EXIT_OK,
+    OUTPUT_POLICY,
     add_json,
     add_range,
     add_threads_and_backend,
+    check_output,
     dump_json,
     examples,
     hex_rgb,
@@ -31,6 +33,12 @@ from ..registry import get_reduction, spec_depth
 from ..runner import default_threads, reduce_range
 from ..spi import hex64, mix, rgb
 
+# The bundle every example that reads bundle.json makes first (the one of `exo-gay --help`), and its
+# three polarity fingerprints: exo-gay fingerprint --seed 7202985 --start 0, 1e9, 2e9 --count 1e9.
+MAKE_BUNDLE = "exo-gay bundle make --seed 7202985 --total 3e9 --hosts a,b,c -o bundle.json"
+ENCODE = "exo-gay game disguise encode --bundle bundle.json --message hello -o mask.json"
+FINGERPRINTS = ("0xfabdb53797e0deaa", "0x0c172e90b2d438bd", "0x06b884730a7a67fd")
+
 
 def register(sub) -> None:
     game = sub.add_parser("game", help="the color games: furthest, fixed, disguise",
@@ -39,17 +47,24 @@ def register(sub) -> None:
                                       "of mix, and a message hidden under a bundle's three polarities.",
                           epilog=examples("exo-gay game furthest --seed 7202985 --count 1e9",
                                           "exo-gay game fixed --seed 7202985 --count 1e9",
-                                          "exo-gay game disguise encode --bundle b.json --message hi -o mask.json"))
+                                          "# a bundle of three hosts, one per polarity, then a message under it:",
+                                          MAKE_BUNDLE, ENCODE))
     gsub = game.add_subparsers(title="games", dest="game", metavar="GAME", parser_class=type(game))
     gsub.required = True
 
     p = gsub.add_parser("furthest", help='the color with the fewest bits differing from fnv1a("gay") ^ 0xff..ff',
+                        description='The color of [start, start + count) furthest from "gay": the fewest bits '
+                                    'differing from fnv1a("gay") ^ 0xff..ff (ties: the smaller index), with '
+                                    "its index, RGB and, on a terminal, a swatch.",
                         epilog=examples("exo-gay game furthest --seed 7202985 --count 1e9",
                                         "exo-gay game furthest --seed 0x6761795f636f6c6f --start 1e12 --count 1e8"))
     _range_args(p)
     p.set_defaults(func=cmd_furthest)
 
     p = gsub.add_parser("fixed", help="near-fixed point (least popcount(mix(c) ^ c)) and a cycle probe from it",
+                        description="The color c of [start, start + count) that mix moves least (the least "
+                                    "popcount(mix(c) ^ c)), then whether the chain c, mix(c), ... repeats "
+                                    "within DEPTH steps.",
                         epilog=examples("exo-gay game fixed --seed 7202985 --count 1e9",
                                         "exo-gay game fixed --seed 7202985 --count 1e6 --depth 4096 --json"))
     _range_args(p)
@@ -60,26 +75,44 @@ def register(sub) -> None:
 
     p = gsub.add_parser("disguise",
                         help="hide a message under a bundle's three polarity fingerprints (a game, not encryption)",
+                        description="A message hidden under a bundle's three polarity fingerprints: encode "
+                                    "writes a mask, decode needs all three fingerprints to read it. A game, "
+                                    "not encryption: whoever has the bundle can read the message.",
                         epilog=examples(
-                            "exo-gay game disguise encode --bundle bundle.json --message hello -o mask.json",
+                            MAKE_BUNDLE,
+                            ENCODE,
                             "exo-gay game disguise decode --mask mask.json --bundle bundle.json"))
     dsub = p.add_subparsers(title="actions", dest="action", metavar="ACTION", parser_class=type(game))
     dsub.required = True
     e = dsub.add_parser("encode", help="write the mask that hides MESSAGE under the bundle's three fingerprints",
+                        description="Computes the bundle's three polarity fingerprints here and prints (or "
+                                    "writes with -o) the mask that hides MESSAGE under them.",
                         epilog=examples(
-                            "exo-gay game disguise encode --bundle bundle.json --message hello -o mask.json",
+                            MAKE_BUNDLE,
+                            ENCODE,
+                            "# from a pipe, the mask printed:",
                             "exo-gay bundle make --seed 1 --total 3e6 --hosts a,b,c \\",
                             "| exo-gay game disguise encode --bundle - --message hi"))
     e.add_argument("--bundle", required=True, metavar="FILE",
                    help="bundle JSON (seed and ranges with polarity; - reads it from standard input)")
     e.add_argument("--message", required=True, help="UTF-8 text, at most 4096 bytes")
-    e.add_argument("-o", "--out", default=None, help="mask file to write (default: print it)")
+    e.add_argument("-o", "--out", default=None, metavar="FILE",
+                   help=f"mask file to write (default: print it; {OUTPUT_POLICY})")
     _common(e)
     e.set_defaults(func=cmd_encode)
     d = dsub.add_parser("decode", help="recover the message from a mask and all three fingerprints",
-                        epilog=examples("exo-gay game disguise decode --mask mask.json --bundle bundle.json",
-                                        "exo-gay game disguise decode --mask mask.json \\",
-                                        "--fingerprint 0=0x1 --fingerprint 1=0x2 --fingerprint 2=0x3"))
+                        description="Reads the message of a mask with all three polarity fingerprints: computed "
+                                    "from the bundle, or given as miners reported them; wrong ones: exit 1.",
+                        epilog=examples(
+                            MAKE_BUNDLE,
+                            ENCODE,
+                            "exo-gay game disguise decode --mask mask.json --bundle bundle.json",
+                            "# or with the three fingerprints as the miners of a, b and c reported them",
+                            "# (a's is exo-gay fingerprint --seed 7202985 --count 1e9):",
+                            "exo-gay game disguise decode --mask mask.json \\",
+                            f"--fingerprint minus={FINGERPRINTS[0]} \\",
+                            f"--fingerprint ergodic={FINGERPRINTS[1]} \\",
+                            f"--fingerprint plus={FINGERPRINTS[2]}"))
     d.add_argument("--mask", required=True, metavar="FILE",
                    help="mask file written by encode (- reads it from standard input)")
     src = d.add_mutually_exclusive_group(required=True)
@@ -211,9 +244,8 @@ def _given_fingerprints(items: list[str]) -> tuple[int, int, int]:
 def cmd_encode(args) -> int:
     parse_threads(args.threads)  # validate before any work
     disguise.message_words(args.message)  # length check before any work
+    check_output(args.out, "-o", inputs={"--bundle": args.bundle}, example="mask.json")  # before computing anything
     seed, by_p = _load_bundle(args.bundle)
-    if args.out is not None:  # refuse an unwritable destination before computing anything
-        jsonfile.check_folder(args.out)
     fps = _bundle_fingerprints(seed, by_p, args)
     mask = disguise.encode_message(args.message, fps, seed=seed)
     text = dump_json(mask)

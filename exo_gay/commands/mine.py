@@ -11,6 +11,7 @@ from ..cliutil import (
     add_cluster_argument,
     add_json,
     add_threads_and_backend,
+    check_output,
     dump_json,
     examples,
     human_count,
@@ -26,12 +27,14 @@ from ..cliutil import (
 )
 from ..errors import InputError
 from ..extras import require
-from ..jsonfile import atomic_write, check_folder
+from ..jsonfile import atomic_write
 from ..spi import MESH_PORT
 
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="run a miner (gRPC) that mines ranges for a coordinator",
+                       description="A miner: listens for `exo-gay mine` on gRPC, mines the ranges it is sent on "
+                                   "every core here and answers with a commitment the coordinator audits.",
                        epilog=examples(f"exo-gay serve --node-id causality --port {MESH_PORT} --threads 1",
                                        "# any free port, every message authenticated with a shared key:",
                                        "exo-gay serve --node-id hatchery --port 0 --key-file cluster.key",
@@ -52,6 +55,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("mine", help="mine a bundle on miners over gRPC, audit every answer, prove the result",
+                       description="The coordinator: splits a bundle into chunks, sends them to miners "
+                                   "(`exo-gay serve`, or local ones it starts), recomputes sampled leaves of "
+                                   "every answer and prints the combined fingerprint with what it guarantees.",
                        epilog=examples("exo-gay mine --bundle configs/bundle.example.json",
                                        "# miners started with exo-gay serve, named in a cluster file:",
                                        "exo-gay mine --bundle configs/bundle.example.json \\",
@@ -86,6 +92,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("keygen", help="write a new key file (mode 0600): a node's key pair, or a shared key",
+                       description="Writes a new secret key file (mode 0600, never over an existing file): "
+                                   "a node's Ed25519 key pair, printing the public key for the cluster file, "
+                                   "or with --shared one HMAC key for the whole cluster.",
                        epilog=examples("exo-gay keygen --out a.key",
                                        "# (a key pair for node a: prints the public key for the cluster file)",
                                        "# one shared key for the whole cluster:",
@@ -158,9 +167,9 @@ def cmd_mine(args) -> int:
     threads = parse_threads(args.threads)
     deadline = (None if args.chunk_deadline is None
                 else parse_float(args.chunk_deadline, "--chunk-deadline", 0, 86400, above_lo=True))
-    for path in (args.out, args.journal):
-        if path:
-            check_folder(path)
+    inputs = {"--bundle": args.bundle, "--cluster": args.cluster, "--key-file": args.key_file}
+    check_output(args.journal, "--journal", inputs=inputs, example="mine.journal")
+    check_output(args.out, "--out", inputs={**inputs, "--journal": args.journal}, example="report.json")
     # refuse everything refusable before a miner starts or a journal is created
     auth, cf = _auth(args.key_file, args.cluster, "" if args.cluster else "coordinator")
     peers = peers_of(cf) if cf else None
@@ -193,6 +202,7 @@ def cmd_keygen(args) -> int:
         require("mine", "nacl")
     from ..mesh.auth import keygen
 
+    check_output(args.out, "--out", replace=False, example="node.key")
     public = keygen(args.out, shared=args.shared)
     if public:
         print(f"wrote the secret key {args.out} (mode 0600); its public key, for the cluster file's "

@@ -10,6 +10,7 @@ from .. import clusterfile
 from ..cliutil import (
     add_cluster_argument,
     add_json,
+    check_output,
     examples,
     parse_float,
     parse_int,
@@ -17,7 +18,7 @@ from ..cliutil import (
     print_table,
 )
 from ..errors import InputError
-from ..jsonfile import atomic_write, check_folder
+from ..jsonfile import atomic_write
 
 
 def register(sub) -> None:
@@ -31,7 +32,8 @@ def register(sub) -> None:
                         "# a config.json, with the ring drawn to ring.svg",
                         "exo-gay partition --model configs/models/llama-3.1-8b-instruct-4bit.json \\",
                         "--cluster configs/cluster.example.json --svg ring.svg",
-                        "exo-gay partition --model llama-3.2-1b --cluster configs/cluster.example.json --json"))
+                        "exo-gay partition --model llama-3.2-1b --json \\",
+                        "--cluster configs/cluster.example.json"))
     p.add_argument("--model", required=True,
                    help="an exo model card id (llama-3.2-1b, ...), a config.json, a model folder, or a repo id "
                         "in the Hugging Face cache / exo's downloads")
@@ -60,8 +62,7 @@ def cmd_partition(args) -> int:
     headroom = parse_float(args.headroom, "--headroom", 0.0, 0.95)
     hop_ms = parse_float(args.hop_ms, "--hop-ms", 0.0, 1e4)
     cluster = clusterfile.load(args.cluster)
-    if args.svg:
-        check_folder(args.svg)
+    check_output(args.svg, "--svg", inputs={"--cluster": args.cluster, "--model": args.model}, example="ring.svg")
 
     from .. import exo_plugin
     from ..strategies.checkpoint import ModelNotFound
