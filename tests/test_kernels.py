@@ -231,3 +231,27 @@ def test_numba_turbo32_on_random_ranges():
         start = rng.choice([rng.randrange(0, (1 << 32) - count + 1), (1 << 32) - count])
         seed = rng.getrandbits(64)
         assert be.xor_piece(seed, start, count, "gayhy-turbo32") == gayhy.turbo32_xor(seed, start, count)
+
+
+def test_the_bench_calls_a_machine_busy_when_another_process_burns_a_core():
+    # Real processes spin on a third of the cores while the meter runs: their share is others'.
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from exo_gay.bench import LoadMeter, load_text
+
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range((os.cpu_count() or 1) // 3 + 1)]
+    try:
+        time.sleep(0.3)
+        meter = LoadMeter()
+        time.sleep(1.5)
+        load = meter.report()
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    assert load["busy"] and load["others_share"] >= 0.15, load
+    assert load_text(load).startswith("BUSY machine")

@@ -2,7 +2,6 @@
  * Every program prints "XOR_HEX SECONDS" for the XOR of color_at(seed, i), i in [start, start+count),
  * with the range cut into one equal piece per OpenMP thread. */
 #include <inttypes.h>
-#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,8 @@ static inline uint64_t mix(uint64_t z) {
 PIECE(uint64_t x0, uint64_t n);
 
 #ifndef EXO_GAY_LIB
+#include <omp.h>
+
 static uint64_t parse(const char *s) { return strtoull(s, 0, 0); }
 
 int main(int argc, char **argv) {
