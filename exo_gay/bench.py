@@ -288,7 +288,11 @@ def run_bench(seconds: float = 1.0, threads: list[int] | None = None, with_games
     if not with_c:
         report["comparison"] = {"skipped": "--no-c"}
         return report
-    module = comparison_module()
+    try:
+        module = comparison_module()
+    except ImportError as e:  # the comparison runs our compiled kernel: llvmlite must be here
+        report["comparison"] = {"skipped": f"the compiled kernel is not available here ({e})"}
+        return report
     if module is None:
         report["comparison"] = {"skipped": COMPARISON_HINT}
         return report
