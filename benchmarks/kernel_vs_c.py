@@ -226,6 +226,7 @@ def compare(count: int = 20_000_000_000, repetitions: int = 3, single_repetition
         report["single_core"] = single_core(built, single_repetitions, say)
         report["whole_process"] = whole_process(built, count, repetitions, say) if built else {}
     report["load"] = load.report()
+    report["startup"] = start
     report["grades"] = grades(report["whole_process"], report["single_core"], start, report["load"]["busy"])
     report["lines"] = summary(report)
     return report
@@ -247,6 +248,11 @@ def summary(report: dict) -> list[str]:
         lines += [f"  {n}: {t} s wall, {w['cpu_seconds'][n]} s CPU" for n, t in w["wall_seconds"].items()]
         lines += [f"  {n}: {r}x by wall time, {w['ratios_cpu'][n]}x by CPU time"
                   for n, r in w["ratios_wall"].items()]
+    if report["startup"]:
+        warm = report["startup"]["warm"]
+        lines.append(f"start-up, fresh process to first color, warm cache: {warm['first_color_seconds']} s wall "
+                     f"(median of {warm['repetitions']}, best {warm['first_color_best']} s), "
+                     f"{warm['cpu_seconds']} s CPU; empty cache: {report['startup']['cold']['first_color_seconds']} s")
     lines.append(load_text(report["load"]))
     lines += [grade_text(g) for g in report["grades"]]
     return lines
