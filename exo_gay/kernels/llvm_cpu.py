@@ -72,96 +72,115 @@ def build_ir() -> str:
 
     module = ir.Module(name="exo_gay_kernels")
     for name, spec in HASHES.items():
-        _build_function(ir, module, name.replace("-", "_"), *spec, lanes=VECTOR_BITS // spec[0])
+        _Builder(ir, module, name.replace("-", "_"), *spec, lanes=VECTOR_BITS // spec[0]).build()
     return str(module)
 
 
-def _build_function(ir, module, name, bits, golden, m1, m2, shifts, lanes):  # noqa: PLR0913
-    t, i64 = ir.IntType(bits), ir.IntType(64)
-    vt = ir.VectorType(t, lanes)
-    mask = (1 << bits) - 1
-    block = lanes * ACCUMULATORS  # colors per step of the vector loop
-    fn = ir.Function(module, ir.FunctionType(t, [i64, i64]), name=f"exo_gay_xor_{name}")
-    x0, count = fn.args
-    entry, loop, after, tail, done = (fn.append_basic_block(n) for n in ("entry", "loop", "after", "tail", "done"))
+class _Builder:
+    """One kernel function in four blocks: entry (the lane states), loop (the vector steps),
+    after (fold the accumulators into one word), tail (the last < one step of colors, one at a time)."""
 
-    def const(v):
-        return ir.Constant(t, v & mask)
+    def __init__(self, ir, module, name, bits, golden, m1, m2, shifts, lanes):  # noqa: PLR0913
+        self.ir, self.bits, self.golden, self.lanes = ir, bits, golden, lanes
+        self.m1, self.m2, self.shifts = m1, m2, shifts
+        self.t, self.i64, self.i32 = ir.IntType(bits), ir.IntType(64), ir.IntType(32)
+        self.vt = ir.VectorType(self.t, lanes)
+        self.block = lanes * ACCUMULATORS  # colors per step of the vector loop
+        self.fn = ir.Function(module, ir.FunctionType(self.t, [self.i64, self.i64]), name=f"exo_gay_xor_{name}")
+        self.blocks = {n: self.fn.append_basic_block(n) for n in ("entry", "loop", "after", "tail", "done")}
 
-    def vconst(vs):
-        return ir.Constant(vt, [ir.Constant(t, v & mask) for v in vs])
+    def const(self, v, vector: bool = False):
+        c = self.ir.Constant(self.t, v & ((1 << self.bits) - 1))
+        return self.ir.Constant(self.vt, [c] * self.lanes) if vector else c
 
-    def finalise(b, z, c1, c2, s1, s2, s3):
-        z = b.mul(b.xor(z, b.lshr(z, s1)), c1)
-        z = b.mul(b.xor(z, b.lshr(z, s2)), c2)
-        return z, b.lshr(z, s3)  # the caller folds acc ^ z ^ (z >> s3)
+    def lanes_const(self, vs):
+        return self.ir.Constant(self.vt, [self.const(v) for v in vs])
 
-    b = ir.IRBuilder(entry)
-    xs = b.add(b.trunc(x0, t) if bits < 64 else x0, const(golden))  # the state of color 0
-    undef, i32 = ir.Constant(vt, ir.Undefined), ir.IntType(32)
-    splat = b.shuffle_vector(b.insert_element(undef, xs, ir.Constant(i32, 0)), undef,
-                             ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
-    starts = [b.add(splat, vconst([(u * lanes + j) * golden for j in range(lanes)])) for u in range(ACCUMULATORS)]
-    steps = b.lshr(count, ir.Constant(i64, block.bit_length() - 1))
-    b.cbranch(b.icmp_unsigned("!=", steps, ir.Constant(i64, 0)), loop, after)
+    def finalise(self, b, z, vector: bool):
+        """SplitMix's finaliser up to its last shift: (z, z >> s3), for the caller to fold."""
+        s1, s2, s3 = (self.const(s, vector) for s in self.shifts)
+        z = b.mul(b.xor(z, b.lshr(z, s1)), self.const(self.m1, vector))
+        z = b.mul(b.xor(z, b.lshr(z, s2)), self.const(self.m2, vector))
+        return z, b.lshr(z, s3)
 
-    b = ir.IRBuilder(loop)
-    i = b.phi(i64)
-    states = [b.phi(vt) for _ in starts]
-    accs = [b.phi(vt) for _ in starts]
-    vc = [vconst([v] * lanes) for v in (m1, m2, *shifts, block * golden)]
-    new_states, new_accs = [], []
-    for s, a in zip(states, accs, strict=True):
-        z, zs = finalise(b, s, *vc[:5])
-        new_accs.append(b.xor(b.xor(a, z), zs))
-        new_states.append(b.add(s, vc[5]))
-    i_next = b.add(i, ir.Constant(i64, 1))
-    b.cbranch(b.icmp_unsigned("!=", i_next, steps), loop, after)
-    i.add_incoming(ir.Constant(i64, 0), entry)
-    i.add_incoming(i_next, loop)
-    zero = vconst([0] * lanes)
-    for phi, start, new in zip(states, starts, new_states, strict=True):
-        phi.add_incoming(start, entry)
-        phi.add_incoming(new, loop)
-    for phi, new in zip(accs, new_accs, strict=True):
-        phi.add_incoming(zero, entry)
-        phi.add_incoming(new, loop)
+    def build(self) -> None:
+        x0, count = self.fn.args
+        xs, starts, steps = self.entry(x0, count)
+        new_accs = self.vector_loop(starts, steps)
+        acc0, x_tail, rest = self.after(new_accs, xs, steps, count)
+        acc_next = self.tail(acc0, x_tail, rest)
+        b = self.ir.IRBuilder(self.blocks["done"])
+        result = b.phi(self.t)
+        result.add_incoming(acc0, self.blocks["after"])
+        result.add_incoming(acc_next, self.blocks["tail"])
+        b.ret(result)
 
-    b = ir.IRBuilder(after)
-    finals = [b.phi(vt) for _ in new_accs]
-    for a, new in zip(finals, new_accs, strict=True):
-        a.add_incoming(zero, entry)
-        a.add_incoming(new, loop)
-    folded = finals[0]
-    for a in finals[1:]:
-        folded = b.xor(folded, a)
-    acc0 = b.extract_element(folded, ir.Constant(ir.IntType(32), 0))
-    for j in range(1, lanes):
-        acc0 = b.xor(acc0, b.extract_element(folded, ir.Constant(ir.IntType(32), j)))
-    done_steps = b.trunc(steps, t) if bits < 64 else steps
-    x_tail = b.add(xs, b.mul(done_steps, const(block * golden)))
-    rest = b.and_(count, ir.Constant(i64, block - 1))
-    b.cbranch(b.icmp_unsigned("!=", rest, ir.Constant(i64, 0)), tail, done)
+    def entry(self, x0, count):
+        ir, bl, lanes = self.ir, self.blocks, self.lanes
+        b = ir.IRBuilder(bl["entry"])
+        xs = b.add(b.trunc(x0, self.t) if self.bits < 64 else x0, self.const(self.golden))  # color 0's state
+        undef = ir.Constant(self.vt, ir.Undefined)
+        splat = b.shuffle_vector(b.insert_element(undef, xs, ir.Constant(self.i32, 0)), undef,
+                                 ir.Constant(ir.VectorType(self.i32, lanes), [0] * lanes))
+        starts = [b.add(splat, self.lanes_const([(u * lanes + j) * self.golden for j in range(lanes)]))
+                  for u in range(ACCUMULATORS)]
+        steps = b.lshr(count, ir.Constant(self.i64, self.block.bit_length() - 1))
+        b.cbranch(b.icmp_unsigned("!=", steps, ir.Constant(self.i64, 0)), bl["loop"], bl["after"])
+        return xs, starts, steps
 
-    b = ir.IRBuilder(tail)
-    k, x, acc = b.phi(i64), b.phi(t), b.phi(t)
-    z, zs = finalise(b, x, const(m1), const(m2), *(const(s) for s in shifts))
-    acc_next = b.xor(b.xor(acc, z), zs)
-    k_next = b.add(k, ir.Constant(i64, 1))
-    x_next = b.add(x, const(golden))
-    b.cbranch(b.icmp_unsigned("!=", k_next, rest), tail, done)
-    k.add_incoming(ir.Constant(i64, 0), after)
-    k.add_incoming(k_next, tail)
-    x.add_incoming(x_tail, after)
-    x.add_incoming(x_next, tail)
-    acc.add_incoming(acc0, after)
-    acc.add_incoming(acc_next, tail)
+    def vector_loop(self, starts, steps):
+        ir, bl = self.ir, self.blocks
+        b = ir.IRBuilder(bl["loop"])
+        i = b.phi(self.i64)
+        states = [b.phi(self.vt) for _ in starts]
+        accs = [b.phi(self.vt) for _ in starts]
+        new_states, new_accs = [], []
+        for s, a in zip(states, accs, strict=True):
+            z, zs = self.finalise(b, s, vector=True)
+            new_accs.append(b.xor(b.xor(a, z), zs))
+            new_states.append(b.add(s, self.const(self.block * self.golden, vector=True)))
+        i_next = b.add(i, ir.Constant(self.i64, 1))
+        b.cbranch(b.icmp_unsigned("!=", i_next, steps), bl["loop"], bl["after"])
+        i.add_incoming(ir.Constant(self.i64, 0), bl["entry"])
+        i.add_incoming(i_next, bl["loop"])
+        for phi, start, new in zip(states + accs, starts + [self.const(0, True)] * len(accs), new_states + new_accs,
+                                   strict=True):
+            phi.add_incoming(start, bl["entry"])
+            phi.add_incoming(new, bl["loop"])
+        return new_accs
 
-    b = ir.IRBuilder(done)
-    result = b.phi(t)
-    result.add_incoming(acc0, after)
-    result.add_incoming(acc_next, tail)
-    b.ret(result)
+    def after(self, new_accs, xs, steps, count):
+        ir, bl = self.ir, self.blocks
+        b = ir.IRBuilder(bl["after"])
+        finals = [b.phi(self.vt) for _ in new_accs]
+        for a, new in zip(finals, new_accs, strict=True):
+            a.add_incoming(self.const(0, True), bl["entry"])
+            a.add_incoming(new, bl["loop"])
+        folded = finals[0]
+        for a in finals[1:]:
+            folded = b.xor(folded, a)
+        acc0 = b.extract_element(folded, ir.Constant(self.i32, 0))
+        for j in range(1, self.lanes):
+            acc0 = b.xor(acc0, b.extract_element(folded, ir.Constant(self.i32, j)))
+        done_steps = b.trunc(steps, self.t) if self.bits < 64 else steps
+        x_tail = b.add(xs, b.mul(done_steps, self.const(self.block * self.golden)))
+        rest = b.and_(count, ir.Constant(self.i64, self.block - 1))
+        b.cbranch(b.icmp_unsigned("!=", rest, ir.Constant(self.i64, 0)), bl["tail"], bl["done"])
+        return acc0, x_tail, rest
+
+    def tail(self, acc0, x_tail, rest):
+        ir, bl = self.ir, self.blocks
+        b = ir.IRBuilder(bl["tail"])
+        k, x, acc = b.phi(self.i64), b.phi(self.t), b.phi(self.t)
+        z, zs = self.finalise(b, x, vector=False)
+        acc_next = b.xor(b.xor(acc, z), zs)
+        k_next = b.add(k, ir.Constant(self.i64, 1))
+        x_next = b.add(x, self.const(self.golden))
+        b.cbranch(b.icmp_unsigned("!=", k_next, rest), bl["tail"], bl["done"])
+        for phi, first, nxt in ((k, ir.Constant(self.i64, 0), k_next), (x, x_tail, x_next), (acc, acc0, acc_next)):
+            phi.add_incoming(first, bl["after"])
+            phi.add_incoming(nxt, bl["tail"])
+        return acc_next
 
 
 def _target_machine(name: str, features: str):
