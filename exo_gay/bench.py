@@ -110,9 +110,9 @@ class LoadMeter:
             out["others_share"] = round(max(0.0, busy - ours) / max(total, 1), 3)
             out["steal_share"] = round(steal / max(total, 1), 3)
             out["busy"] = out["others_share"] + out["steal_share"] > BUSY_SHARE
-        else:  # no /proc/stat (macOS): the load average alone
+        else:  # no /proc/stat (macOS): the load average before we started, per core
             la = out["loadavg_start"]
-            out["busy"] = la is not None and la > 0.5
+            out["busy"] = la is not None and la / out["cores"] > BUSY_SHARE
         out["seconds"] = round(time.monotonic() - self.t0, 1)
         return out
 
