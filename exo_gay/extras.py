@@ -13,13 +13,13 @@ import importlib
 from .errors import InputError
 
 # import name -> the distribution that provides it
-DISTRIBUTIONS = {"numba": "numba", "grpc": "grpcio", "google.protobuf": "protobuf", "nacl": "PyNaCl",
-                 "zenoh": "eclipse-zenoh"}
+DISTRIBUTIONS = {"numba": "numba", "llvmlite": "llvmlite", "grpc": "grpcio", "google.protobuf": "protobuf",
+                 "nacl": "PyNaCl", "zenoh": "eclipse-zenoh"}
 # extra -> the imports its commands cannot run without (pyproject.toml's lists, less the speed-ups)
 EXTRAS = {
     "mine": ("grpc", "google.protobuf", "nacl"),  # exo-gay mine, serve, keygen (key pairs)
     "nashprop": ("zenoh", "nacl"),                # exo-gay nashprop
-    "fast": ("numba",),                           # exo-gay bench; the numba-cpu backend
+    "fast": ("numba", "llvmlite"),               # the numba-cpu backend (llvmlite fingerprint, numba games)
 }
 
 

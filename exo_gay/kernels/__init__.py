@@ -86,7 +86,8 @@ def get_backend(name: str = "auto", family: str = "xor") -> Backend:
             try:
                 _instances[name] = getattr(importlib.import_module(module), cls)()
             except ImportError as e:
-                hint = "; pip install 'exo-gay[fast]' brings numba" if e.name == "numba" else ""
+                fast = e.name in ("numba", "llvmlite")
+                hint = "; pip install 'exo-gay[fast]' brings numba and llvmlite" if fast else ""
                 raise BackendMissing(f"backend {name} is not available here ({e}){hint}") from None
     return checked(_instances[name], family)
 

@@ -1,8 +1,9 @@
 """The color games' kernels (spi.furthest_range, near_fixed_range, cycle_within), compiled by numba.
 
 One call scans one contiguous piece on one core, folds in registers, releases the GIL and
-caches its compiled code beside the module.  Every constant and counter is uint64: mixing
-signed and unsigned makes numba promote to float.
+caches its compiled code in exo-gay's cache folder (numba_cpu.cached_njit), not beside the
+module.  Every constant and counter is uint64: mixing signed and unsigned makes numba
+promote to float.
 
 An argmin with "ties: smallest index" does not vectorise as written (the index must travel
 with the minimum), so the scan is done in blocks: a vectorised pass finds the block's
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types, uint64
+from numba import types, uint64
 from numba.extending import intrinsic
 
 from ..spi import FURTHEST_TARGET, GOLDEN, MASK64, color_at
-from .numba_cpu import _finalise
+from .numba_cpu import _finalise, cached_njit
 
 _G = np.uint64(GOLDEN)
 _ZERO, _ONE = np.uint64(0), np.uint64(1)
@@ -41,12 +42,12 @@ def popcount64(typingctx, x):
     return types.uint64(types.uint64), codegen
 
 
-@njit(uint64(uint64), nogil=True, cache=True, inline="always")
+@cached_njit(uint64(uint64), nogil=True, inline="always")
 def _mix(x):  # pragma: no cover - compiled
     return _finalise(x + _G)  # the one jitted SplitMix64 (numba_cpu.py), mix's "+ GOLDEN" first
 
 
-@njit(types.UniTuple(uint64, 2)(uint64, uint64, uint64), nogil=True, cache=True)
+@cached_njit(types.UniTuple(uint64, 2)(uint64, uint64, uint64), nogil=True)
 def furthest_scan(x0, count, target):  # pragma: no cover - compiled
     """(distance, k) minimising popcount(mix(x0 + k*GOLDEN) ^ target), smallest k on ties.
 
@@ -74,7 +75,7 @@ def furthest_scan(x0, count, target):  # pragma: no cover - compiled
     return best_d, best_k
 
 
-@njit(types.UniTuple(uint64, 2)(uint64, uint64), nogil=True, cache=True)
+@cached_njit(types.UniTuple(uint64, 2)(uint64, uint64), nogil=True)
 def near_fixed_scan(x0, count):  # pragma: no cover - compiled
     """(distance, k) minimising popcount(mix(c) ^ c) for c = mix(x0 + k*GOLDEN), smallest k on ties."""
     best_d = _NONE
@@ -100,14 +101,14 @@ def near_fixed_scan(x0, count):  # pragma: no cover - compiled
     return best_d, best_k
 
 
-@njit(uint64(uint64, uint64), nogil=True, cache=True, inline="always")
+@cached_njit(uint64(uint64, uint64), nogil=True, inline="always")
 def _step(h, mask):
     # mask = 2**64 - 1 gives mix itself; a narrower mask gives a small-state map whose rho
     # shape is short enough to test the cycle finder on (mix's own cycles are ~2**63 long).
     return _mix(h) & mask
 
 
-@njit(types.UniTuple(uint64, 3)(uint64, uint64, uint64), nogil=True, cache=True)
+@cached_njit(types.UniTuple(uint64, 3)(uint64, uint64, uint64), nogil=True)
 def brent_cycle(h0, max_steps, mask):  # pragma: no cover - compiled
     """Brent's cycle finder on h -> mix(h) & mask from h0, constant memory.
 
