@@ -11,7 +11,6 @@ from .. import clusterfile
 from ..cliutil import (
     add_cluster_argument,
     add_json,
-    did_you_mean,
     examples,
     parse_float,
     parse_int,
@@ -94,11 +93,14 @@ def list_models(as_json: bool) -> int:
 
 
 def _unknown_model(model: str, why: str) -> InputError:
+    import difflib
+
     from ..strategies.cards import card_table
 
-    hint = did_you_mean(model, card_table())
-    if hint:
-        return InputError(f"model {model}: not an exo card id{hint} (exo-gay partition --list-models lists them)")
+    close = difflib.get_close_matches(model.lower(), sorted(card_table()), n=3, cutoff=0.75)
+    if close:
+        return InputError(f"model {model}: not an exo card id; did you mean {' or '.join(close)}? "
+                          f"(exo-gay partition --list-models lists them)")
     return InputError(f"{why} (exo-gay partition --list-models lists exo's card ids)")
 
 

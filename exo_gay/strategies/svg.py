@@ -23,7 +23,7 @@ PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#b
 MIN_BAND = math.radians(2.0)  # a one-layer node's outer band is drawn at least this wide
 FONT = 'font-family="sans-serif"'
 LABEL_PX = 12  # node labels' font size; labels on one side stay at least this far apart
-RING_W = 700  # width given to one ring: room for labels of about 27 characters either side
+RING_W = 860  # width given to one ring: room for labels of about 38 characters either side
 TOP = 70  # above the rings: the title and each ring's heading
 RING_H = 480
 
