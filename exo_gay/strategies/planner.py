@@ -30,6 +30,7 @@ GB = 1e9
 OBJECTIVES = ("latency", "throughput", "ttft", "both")
 # exact search while (count-vector states x node types x (layers + 1)^2) stays under this many cells
 EXACT_WORK = 3e7
+SWAP_SPAN = 6  # the heuristic's local search swaps nodes among the first few places of its best ring
 TERMS = ("MINUS", "ERGODIC", "PLUS")  # attention + KV, norms + hops, FFN (+ head)
 
 
@@ -361,11 +362,38 @@ def exact_work(p: Problem) -> float:
 def _search(p, model, objective, require_all, combine, exact, cap=INF):
     if exact:
         return _exact(p, model, objective, require_all, combine, cap)
-    best = None
+    best, best_order = None, None
+    if not require_all or p.n_nodes == 1:
+        # a lone stage pays no hop, which the ring DP charged it: the best single node, apart
+        L = model.L
+        for j in range(p.n_nodes):
+            v = float(model.cost(p, j, objective)[0, L]) - _hops(p, objective)
+            if v < INF and v <= cap and (best is None or v < best[0] * (1 - 1e-12)):
+                segs = [(0, 0)] * p.n_nodes
+                segs[j] = (0, L)
+                best, best_order = (v, segs), [j] + [k for k in range(p.n_nodes) if k != j]
     for order in _heuristic_orders(p):
         r = _fixed_order(p, model, order, objective, require_all, combine, cap)
         if r is not None and (best is None or r[0] < best[0] * (1 - 1e-12)):
-            best = r
+            best, best_order = r, order
+    if best is None:
+        return None
+    # local search: swap two of the first SWAP_SPAN places of the best ring (its used nodes first)
+    segs = best[1]
+    used = sorted((j for j, (s, e) in enumerate(segs) if e > s), key=lambda j: segs[j][0])
+    order = used + [j for j in best_order if j not in used]
+    for _ in range(2):
+        improved = False
+        span = min(len(order), SWAP_SPAN)
+        for a in range(span):
+            for b in range(a + 1, span):
+                cand = list(order)
+                cand[a], cand[b] = cand[b], cand[a]
+                r = _fixed_order(p, model, cand, objective, require_all, combine, cap)
+                if r is not None and r[0] < best[0] * (1 - 1e-12):
+                    best, order, improved = r, cand, True
+        if not improved:
+            break
     return best
 
 
@@ -392,7 +420,7 @@ def solve(p: Problem, objective: str = "latency", require_all: bool = False, exa
     if found is None:
         raise PlanInfeasible(shortfall_message(p, model.mem))
     value, segs = found
-    if objective == "throughput":
+    if objective == "throughput" and sum(1 for s, e in segs if e > s) > 1:
         # among plans with this bottleneck, the one with the least decode latency
         again = _search(p, model, "latency", require_all, "sum", exact, cap=value * (1 + 1e-12) + p.hop_ms * 1e-12)
         if again is not None:
