@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import textwrap
@@ -40,6 +41,9 @@ def register(sub) -> None:
                         "folder, or a repo id in the Hugging Face cache / exo's downloads")
     p.add_argument("--list-models", action="store_true",
                    help="list exo's model card ids this planner knows (with layers and size) and exit")
+    p.add_argument("--measure", action="store_true",
+                   help="measure this machine (numpy on the CPU: memory stream and matmul, a few seconds, cached "
+                        "per machine) and print the \"gay\" section to put in its peer entry, then exit")
     add_cluster_argument(p, help="the nodes: a cluster file in exo's manual-discovery format, optionally with a "
                                  "\"gay\" section per peer (mem_bandwidth_gbs, tflops, colors_per_second)")
     p.add_argument("--objective", choices=OBJECTIVE_CHOICES, default=None,
@@ -107,6 +111,19 @@ def _unknown_model(model: str, why: str) -> InputError:
 def cmd_partition(args) -> int:
     if args.list_models:
         return list_models(args.json)
+    if args.measure:
+        from ..strategies.measure import measure_machine
+
+        m = measure_machine()
+        gay = {"gay": {"mem_bandwidth_gbs": m["mem_bandwidth_gbs"], "tflops": m["tflops"]}}
+        if args.json:
+            print_json({**gay, "how": m["how"], "cpu": m["cpu"], "cached": m["cached"]})
+        else:
+            print(f"this machine ({m['cpu']}): {m['mem_bandwidth_gbs']} GB/s, {m['tflops']} TFLOPS ({m['how']}"
+                  + (f"; cached in {m['cached']}" if m["cached"] else "") + ")")
+            print("in its peer entry of the cluster file:")
+            print(json.dumps(gay))
+        return 0
     if not args.model or not args.cluster:
         raise InputError("partition needs --model and --cluster (or --list-models)")
     context = parse_int(args.context, "--context", 0, 10**8)
