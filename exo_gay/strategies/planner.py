@@ -29,8 +29,9 @@ INF = float("inf")
 GB = 1e9
 OBJECTIVES = ("latency", "throughput", "ttft", "both")
 # exact search while (count-vector states x node types x (layers + 1)^2) stays under this many cells
-EXACT_WORK = 3e7
+EXACT_WORK = 5e6
 SWAP_SPAN = 6  # the heuristic's local search swaps nodes among the first few places of its best ring
+BIG_RING = 12  # beyond this many nodes the heuristic tries fewer orders and swaps (planning stays fast)
 TERMS = ("MINUS", "ERGODIC", "PLUS")  # attention + KV, norms + hops, FFN (+ head)
 
 
@@ -304,25 +305,46 @@ def _exact(p: Problem, model: _Model, objective: str, require_all: bool, combine
     return final_value(best), segs
 
 
+def _node_costs(p: Problem, model: _Model, objective: str, require_all: bool, combine: str,
+                cap: float = INF) -> list[np.ndarray]:
+    """Each node's segment-cost matrix for the ring DP (computed once per type; a skipped node costs nothing)."""
+    by_type: dict[tuple, np.ndarray] = {}
+    out = []
+    diag = np.eye(model.L + 1, dtype=bool)
+    for j in range(p.n_nodes):
+        key = (p.budgets[j], p.gbps[j], p.tflops[j] if p.tflops else 0.0)
+        C = by_type.get(key)
+        if C is None:
+            C = model.cost(p, j, objective)
+            if cap < INF:
+                C = np.where(C <= cap, C, INF)
+            if not require_all:
+                C = np.where(diag, 0.0 if combine == "sum" else -INF, C)
+            by_type[key] = C
+        out.append(C)
+    return out
+
+
 def _fixed_order(p: Problem, model: _Model, order: list[int], objective: str, require_all: bool,
-                 combine: str, cap: float = INF):
+                 combine: str, cap: float = INF, costs: list[np.ndarray] | None = None):
     """Best split for one ring order (nodes may be left out unless require_all)."""
     L = model.L
+    if costs is None:
+        costs = _node_costs(p, model, objective, require_all, combine, cap)
     dp = np.full(L + 1, INF)
     dp[0] = 0.0
     args = []
-    diag = np.eye(L + 1, dtype=bool)
     cols = np.arange(L + 1)
     for j in order:
-        C = model.cost(p, j, objective)
-        if cap < INF:
-            C = np.where(C <= cap, C, INF)
-        if not require_all:
-            C = np.where(diag, 0.0 if combine == "sum" else -INF, C)
-        cand = _combine(combine, dp, C)
-        a = np.argmin(cand, axis=0)
+        live = np.flatnonzero(np.isfinite(dp))  # only reachable boundaries can start a stage
+        C = costs[j]
+        if len(live) == L + 1:
+            a = np.argmin(_combine(combine, dp, C), axis=0)
+        else:
+            a = live[np.argmin(_combine(combine, dp[live], C[live]), axis=0)]
         args.append(a)
-        dp = cand[a, cols]
+        step = C[a, cols]
+        dp = dp[a] + step if combine == "sum" else np.maximum(dp[a], step)
     if not np.isfinite(dp[L]):
         return None
     segs = [(0, 0)] * p.n_nodes
@@ -342,6 +364,8 @@ def _heuristic_orders(p: Problem) -> list[list[int]]:
     keys = [lambda j: (-p.gbps[j], -p.budgets[j], j), lambda j: (-p.budgets[j], -p.gbps[j], j),
             lambda j: (-tf[j], -p.gbps[j], j), lambda j: (p.budgets[j], -p.gbps[j], j),
             lambda j: (-p.gbps[j] * p.budgets[j], j)]
+    if p.n_nodes > BIG_RING:
+        keys = keys[:3]
     orders = []
     for k in keys:
         o = sorted(n, key=k)
@@ -372,8 +396,15 @@ def _search(p, model, objective, require_all, combine, exact, cap=INF):
                 segs = [(0, 0)] * p.n_nodes
                 segs[j] = (0, L)
                 best, best_order = (v, segs), [j] + [k for k in range(p.n_nodes) if k != j]
+    costs = _node_costs(p, model, objective, require_all, combine, cap)
+    kind = [(p.budgets[j], p.gbps[j], p.tflops[j] if p.tflops else 0.0) for j in range(p.n_nodes)]
+    seen: set[tuple] = set()
     for order in _heuristic_orders(p):
-        r = _fixed_order(p, model, order, objective, require_all, combine, cap)
+        sig = tuple(kind[j] for j in order)  # orders alike up to interchangeable nodes give one answer
+        if sig in seen:
+            continue
+        seen.add(sig)
+        r = _fixed_order(p, model, order, objective, require_all, combine, cap, costs)
         if r is not None and (best is None or r[0] < best[0] * (1 - 1e-12)):
             best, best_order = r, order
     if best is None:
@@ -382,14 +413,16 @@ def _search(p, model, objective, require_all, combine, exact, cap=INF):
     segs = best[1]
     used = sorted((j for j, (s, e) in enumerate(segs) if e > s), key=lambda j: segs[j][0])
     order = used + [j for j in best_order if j not in used]
-    for _ in range(2):
+    for _ in range(2 if p.n_nodes <= BIG_RING else 1):
         improved = False
-        span = min(len(order), SWAP_SPAN)
+        span = min(len(order), SWAP_SPAN if p.n_nodes <= BIG_RING else SWAP_SPAN - 2)
         for a in range(span):
             for b in range(a + 1, span):
+                if kind[order[a]] == kind[order[b]]:
+                    continue  # swapping interchangeable nodes changes nothing
                 cand = list(order)
                 cand[a], cand[b] = cand[b], cand[a]
-                r = _fixed_order(p, model, cand, objective, require_all, combine, cap)
+                r = _fixed_order(p, model, cand, objective, require_all, combine, cap, costs)
                 if r is not None and r[0] < best[0] * (1 - 1e-12):
                     best, order, improved = r, cand, True
         if not improved:
