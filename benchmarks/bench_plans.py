@@ -284,13 +284,13 @@ def main() -> int:
                 work = exact_work(p)
                 if work <= args.exact_limit:
                     try:
-                        row["exact"] = score(p, solve(p, "latency", exact=True).segments)
+                        row["exact"] = score(p, solve(p, "latency", exact=True, choose_order=True).segments)
                     except PlanInfeasible:
                         row["exact"] = (None, None, False)
                 else:
                     row["exact"] = None
                 try:
-                    row["heur"] = score(p, solve(p, "latency", exact=False).segments)
+                    row["heur"] = score(p, solve(p, "latency", exact=False, choose_order=True).segments)
                 except PlanInfeasible:
                     row["heur"] = (None, None, False)
                 if row["exact"] and row["exact"][0] and row["heur"][0]:

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exo_gay.strategies.planner import PlanInfeasible, Problem, evaluate, solve
+from exo_gay.strategies.planner import PlanInfeasible, Problem, evaluate
+from exo_gay.strategies.planner import solve as solve_in_given_order
+
+
+def solve(p, *args, **kw):
+    """The planner choosing the ring order too (what the strategy and `partition` use)."""
+    return solve_in_given_order(p, *args, choose_order=True, **kw)
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -33,14 +39,16 @@ def _stage(p: Problem, j: int, s: int, e: int, k: int, objective: str):
     return ms, mem
 
 
-def brute_force(p: Problem, objective: str, require_all: bool) -> float | None:
-    """Every ring order of every subset of nodes, every split into non-empty contiguous stages."""
+def brute_force(p: Problem, objective: str, require_all: bool, given_order: bool = False) -> float | None:
+    """Every ring order of every subset of nodes (given_order: the subsets in the given order), every
+    split into non-empty contiguous stages."""
     L, N = p.n_layers, p.n_nodes
     best = None
+    rings = itertools.combinations if given_order else itertools.permutations
     for k in range(1, N + 1):
         if require_all and k < N:
             continue
-        for ring in itertools.permutations(range(N), k):
+        for ring in rings(range(N), k):
             for cuts in itertools.combinations(range(1, L), k - 1):
                 bounds = (0, *cuts, L)
                 times, ok = [], True
@@ -119,6 +127,23 @@ def test_optimal_against_brute_force_over_orders_and_splits(p, objective, requir
     # the plan's figures are the time model's: evaluate() of its segments gives them again
     again = evaluate(p, plan.segments, objective)
     assert again.value == pytest.approx(plan.value, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("objective", OBJ)
+@pytest.mark.parametrize("require_all", [False, True])
+@SETTINGS
+@given(p=problems(max_nodes=4))
+def test_given_ring_order_optimal_against_brute_force(p, objective, require_all):
+    """exo v1 fixes the ring: solve() without choose_order keeps the nodes in the order given."""
+    want = brute_force(p, objective, require_all, given_order=True)
+    if want is None:
+        with pytest.raises(PlanInfeasible):
+            solve_in_given_order(p, objective, require_all)
+        return
+    plan = solve_in_given_order(p, objective, require_all)
+    _check_shape(p, plan)
+    assert plan.order == sorted(plan.order)  # the pipeline follows the given order
+    assert plan.value == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
 @pytest.mark.parametrize("objective", OBJ)

@@ -337,6 +337,8 @@ def _fixed_order(p: Problem, model: _Model, order: list[int], objective: str, re
     cols = np.arange(L + 1)
     for j in order:
         live = np.flatnonzero(np.isfinite(dp))  # only reachable boundaries can start a stage
+        if len(live) == 0:
+            return None
         C = costs[j]
         if len(live) == L + 1:
             a = np.argmin(_combine(combine, dp, C), axis=0)
@@ -383,8 +385,8 @@ def exact_work(p: Problem) -> float:
     return states * len(types) * (p.n_layers + 1) ** 2
 
 
-def _search(p, model, objective, require_all, combine, exact, cap=INF):
-    if exact:
+def _search(p, model, objective, require_all, combine, exact, cap=INF, fixed=False):
+    if exact and not fixed:
         return _exact(p, model, objective, require_all, combine, cap)
     best, best_order = None, None
     if not require_all or p.n_nodes == 1:
@@ -397,6 +399,11 @@ def _search(p, model, objective, require_all, combine, exact, cap=INF):
                 segs[j] = (0, L)
                 best, best_order = (v, segs), [j] + [k for k in range(p.n_nodes) if k != j]
     costs = _node_costs(p, model, objective, require_all, combine, cap)
+    if fixed:  # the ring order is given (exo v1 fixes it): exact for that order
+        r = _fixed_order(p, model, list(range(p.n_nodes)), objective, require_all, combine, cap, costs)
+        if r is not None and (best is None or r[0] < best[0] * (1 - 1e-12)):
+            best = r
+        return best
     kind = [(p.budgets[j], p.gbps[j], p.tflops[j] if p.tflops else 0.0) for j in range(p.n_nodes)]
     seen: set[tuple] = set()
     for order in _heuristic_orders(p):
@@ -430,11 +437,15 @@ def _search(p, model, objective, require_all, combine, exact, cap=INF):
     return best
 
 
-def solve(p: Problem, objective: str = "latency", require_all: bool = False, exact: bool | None = None) -> Plan:
-    """The best plan for the objective over ring orders and splits; PlanInfeasible when nothing fits.
+def solve(p: Problem, objective: str = "latency", require_all: bool = False, exact: bool | None = None,
+          choose_order: bool = False) -> Plan:
+    """The best plan for the objective; PlanInfeasible when nothing fits.
 
+    choose_order False (the default, as before): the ring order is the Problem's node order, and the
+    split is exact for it (nodes may be left out unless require_all). choose_order True: the ring order
+    is chosen too, over every order of every subset of nodes.
     require_all: every node gets at least one layer (when exo's ring needs each listed node).
-    exact: None chooses (exact while exact_work(p) <= EXACT_WORK), True/False forces it.
+    exact (with choose_order): None chooses (exact while exact_work(p) <= EXACT_WORK), True/False forces it.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
@@ -445,35 +456,38 @@ def solve(p: Problem, objective: str = "latency", require_all: bool = False, exa
         raise PlanInfeasible(f"{N} nodes cannot each get one of {L} layers")
     if any(not g > 0 for g in p.gbps) or (p.tflops and any(not t > 0 for t in p.tflops)):
         raise ValueError("every node needs a bandwidth and compute > 0 (nodes.build_nodes guarantees it)")
+    fixed = not choose_order
     if exact is None:
-        exact = exact_work(p) <= EXACT_WORK
+        exact = fixed or exact_work(p) <= EXACT_WORK
     model = _Model(p)
     combine = "max" if objective == "throughput" else "sum"
-    found = _search(p, model, objective, require_all, combine, exact)
+    found = _search(p, model, objective, require_all, combine, exact, fixed=fixed)
     if found is None:
         raise PlanInfeasible(shortfall_message(p, model.mem))
     value, segs = found
     if objective == "throughput" and sum(1 for s, e in segs if e > s) > 1:
         # among plans with this bottleneck, the one with the least decode latency
-        again = _search(p, model, "latency", require_all, "sum", exact, cap=value * (1 + 1e-12) + p.hop_ms * 1e-12)
+        again = _search(p, model, "latency", require_all, "sum", exact, cap=value * (1 + 1e-12) + p.hop_ms * 1e-12,
+                        fixed=fixed)
         if again is not None:
             segs = again[1]
     return evaluate(p, segs, objective, exact)
 
 
 def solve_keeping_nodes(p: Problem, objective: str = "latency", keep_all_nodes: bool = False,
-                        exact: bool | None = None) -> Plan:
-    """solve(), giving every node a layer when keep_all_nodes and some plan can; else nodes may be left out.
+                        exact: bool | None = None, choose_order: bool = True) -> Plan:
+    """solve() with the ring order chosen, giving every node a layer when keep_all_nodes and some plan can;
+    else a node is left out when keeping it costs more.
 
     A node too small (or a ring longer than the model) cannot hold a layer: then the plan leaves it out
     rather than fail.
     """
     if keep_all_nodes and p.n_nodes <= p.n_layers:
         try:
-            return solve(p, objective, require_all=True, exact=exact)
+            return solve(p, objective, require_all=True, exact=exact, choose_order=choose_order)
         except PlanInfeasible:
             pass
-    return solve(p, objective, require_all=False, exact=exact)
+    return solve(p, objective, require_all=False, exact=exact, choose_order=choose_order)
 
 
 def shortfall_message(p: Problem, Mm=None) -> str:

@@ -91,7 +91,7 @@ def build_report(costs: ModelCosts, ring: Sequence[Node], problem: Problem, plan
     keep_all = None
     if left_out and not keep_all_nodes:
         try:
-            ka = solve(problem, plan.objective, require_all=True)
+            ka = solve(problem, plan.objective, require_all=True, choose_order=True)
             keep_all = {**_figures(ka), "segments": {ring[j].node_id: list(ka.segments[j]) for j in ka.order}}
         except PlanInfeasible as e:
             keep_all = {"infeasible": str(e)}
