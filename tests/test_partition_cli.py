@@ -356,3 +356,35 @@ def test_node_colors_are_distinct():
         colors = node_colors(ids)
         assert len(set(colors.values())) == n
         assert node_colors(list(reversed(ids))) == colors  # the same whatever the order given
+
+
+def test_layer_shading_only_when_layers_differ():
+    from exo_gay.strategies.svg import Band, plans_svg
+
+    bands = [Band("a", "PLUS", 0, 4), Band("b", "MINUS", 4, 6)]
+    mixed = ["PLUS", "MINUS", "PLUS", "PLUS", "MINUS", "PLUS"]
+    root = ET.fromstring(plans_svg("t", [("ours: 1 ms", bands)], 6, ["a", "b"], mixed))
+    slices = [e for e in root.iter(f"{SVG}path") if e.get("class") is None]
+    fills = {e.get("fill") for e in slices[:4]}  # node a's four layers: two shades (PLUS lighter, MINUS darker)
+    assert len(slices) == 6 and len(fills) == 2
+    legend = " ".join(e.text or "" for e in root.iter(f"{SVG}text"))
+    assert "MINUS, most bytes attention + KV cache (2 layers)" in legend
+    root = ET.fromstring(plans_svg("t", [("ours: 1 ms", bands)], 6, ["a", "b"], ["PLUS"] * 6))
+    slices = [e for e in root.iter(f"{SVG}path") if e.get("class") is None]
+    assert len({e.get("fill") for e in slices[:4]}) == 1  # all alike: no shading that shows nothing
+    assert "none is shaded" in " ".join(e.text or "" for e in root.iter(f"{SVG}text"))
+
+
+def test_one_layer_node_band_stays_visible_among_many_layers():
+    import math
+
+    from exo_gay.strategies.svg import MIN_BAND, Band, plans_svg
+
+    bands = [Band("big", "PLUS", 0, 125), Band("tiny", "PLUS", 125, 126)]
+    root = ET.fromstring(plans_svg("t", [("ours: 1 ms", bands)], 126, ["big", "tiny"]))
+    tiny = [e for e in root.iter(f"{SVG}path") if e.get("class") == "node-band"][1]
+    # the band's arc endpoints (outer radius) lie at least MIN_BAND apart
+    nums = [float(x) for x in re.findall(r"-?\d+\.\d+", tiny.get("d"))]
+    (x0, y0), (x1, y1) = nums[0:2], nums[5:7]
+    r = 152.0
+    assert math.dist((x0, y0), (x1, y1)) >= 2 * r * math.sin(MIN_BAND / 2) * 0.99
