@@ -388,3 +388,9 @@ def test_one_layer_node_band_stays_visible_among_many_layers():
     (x0, y0), (x1, y1) = nums[0:2], nums[5:7]
     r = 152.0
     assert math.dist((x0, y0), (x1, y1)) >= 2 * r * math.sin(MIN_BAND / 2) * 0.99
+
+
+def test_missing_model_or_cluster_is_one_line_exit_2():
+    for args in (("--cluster", CLUSTER), ("--model", "llama-3.2-1b")):
+        r = run(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--list-models" in r.stderr

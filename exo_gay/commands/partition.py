@@ -125,7 +125,7 @@ def cmd_partition(args) -> int:
             print(json.dumps(gay))
         return 0
     if not args.model or not args.cluster:
-        raise InputError("partition needs --model and --cluster (or --list-models)")
+        raise InputError("partition needs --model and --cluster (or --list-models, or --measure)")
     context = parse_int(args.context, "--context", 0, 10**8)
     prompt = parse_int(args.prompt, "--prompt", 1, 10**6)
     gen = parse_int(args.gen, "--gen", 0, 10**6)
