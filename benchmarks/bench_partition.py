@@ -1,4 +1,6 @@
-"""Time GayShardingStrategy.partition for 126 layers x 34 nodes: cold (new signature) and cached.
+"""Time GayShardingStrategy.partition: 126 layers x 34 nodes (the heuristic order search) and exo's
+llama-3.1-70b card on configs/cluster.example.json (80 layers x 4 nodes, the exact search); each cold
+(a new cluster signature: the plan is computed afresh) and cached (the same signature again).
 
 Run: .venv/bin/python benchmarks/bench_partition.py
 """
@@ -48,8 +50,26 @@ def main() -> None:
             warm.append((t2 - t1) * 1e3)
         print(f"{objective:>10}: 126 layers x 34 nodes: cold median {statistics.median(cold):.2f} ms "
               f"(max {max(cold):.2f}), cached median {statistics.median(warm):.3f} ms (max {max(warm):.3f}); "
-              f"plan value {s.last_plan.value:.1f} ms")
+              f"plan value {s.last_plan.value:.1f} ms, exact search {s.last_plan.exact}")
     Path(f.name).unlink()
+    peers = json.loads((root / "configs/cluster.example.json").read_text())["peers"]
+    for objective in ("latency", "throughput"):
+        s = GayShardingStrategy(objective=objective, model="llama-3.1-70b", context_tokens=8192)
+        cold, warm = [], []
+        for trial in range(20):
+            topo = {k: {**v, "device_capabilities": {**v["device_capabilities"],
+                                                     "memory": v["device_capabilities"]["memory"] + 64 * trial}}
+                    for k, v in peers.items()}
+            t0 = time.perf_counter()
+            s.partition(topo)
+            t1 = time.perf_counter()
+            s.partition(topo)
+            t2 = time.perf_counter()
+            cold.append((t1 - t0) * 1e3)
+            warm.append((t2 - t1) * 1e3)
+        print(f"{objective:>10}: 80 layers x 4 nodes: cold median {statistics.median(cold):.2f} ms "
+              f"(max {max(cold):.2f}), cached median {statistics.median(warm):.3f} ms (max {max(warm):.3f}); "
+              f"exact search {s.last_plan.exact}")
 
 
 if __name__ == "__main__":

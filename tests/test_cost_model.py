@@ -225,3 +225,30 @@ def test_every_exo_card_is_costed_by_polarity_and_agrees_with_the_independent_co
     assert c.total_weight_bytes() == cards_reference.count(card.config).bytes
     if card.published_bytes:
         assert c.total_weight_bytes() == pytest.approx(card.published_bytes, rel=0.02)
+
+
+@pytest.mark.parametrize("card, total_b, active_b", [
+    # DeepSeek-Coder-V2-Lite: 16B parameters, 2.4B active (its model card, huggingface.co/deepseek-ai)
+    ("deepseek-coder-v2-lite", 16e9, 2.4e9),
+    # DeepSeek-V3: 671B parameters, 37B activated per token (DeepSeek-V3 technical report, arXiv 2412.19437)
+    ("deepseek-v3", 671e9, 37e9),
+])
+def test_moe_active_parameters_agree_with_the_published_figures(card, total_b, active_b):
+    from exo_gay.strategies.model_costs import load_costs
+
+    c = load_costs(card)
+    per_param = c.bits_per_weight / 8  # bytes a stored parameter takes (4-bit + a scale and bias per 64)
+    total = (c.total_weight_bytes() - c.embedding) / per_param
+    active = (c.active_weight_bytes() - c.embedding) / per_param
+    assert total == pytest.approx(total_b, rel=0.05)
+    assert active == pytest.approx(active_b, rel=0.05)
+    moe = [ly for ly in c.layers if ly.ffn_active is not None]
+    assert moe and all(ly.ffn_active < ly.ffn for ly in moe)  # memory holds every expert, a token reads few
+
+
+def test_dense_layers_read_all_of_their_ffn():
+    from exo_gay.strategies.model_costs import load_costs
+
+    c = load_costs("llama-3.1-8b")
+    assert all(ly.ffn_active is None and ly.ffn_read == ly.ffn for ly in c.layers)
+    assert c.active_weight_bytes() == c.total_weight_bytes()

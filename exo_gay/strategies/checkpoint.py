@@ -43,10 +43,16 @@ class LayerCost:
     kv_per_token: int  # KV-cache bytes per token of context
     kv_window: int | None = None  # sliding window in tokens; None = full attention
     kv_fixed: int = 0  # constant recurrent state (SSM-style layers), independent of context
+    ffn_active: int | None = None  # FFN bytes one token reads (MoE: shared + top-k experts); None = all of ffn
 
     @property
     def weights(self) -> int:
         return self.attention + self.norm + self.ffn
+
+    @property
+    def ffn_read(self) -> int:
+        """FFN bytes one decoded token streams: the active experts of an MoE layer, else all of ffn."""
+        return self.ffn if self.ffn_active is None else self.ffn_active
 
     def kv_bytes(self, context: int) -> int:
         tokens = context if self.kv_window is None else min(context, self.kv_window)
@@ -65,10 +71,29 @@ class ModelCosts:
     dtype: str = "bfloat16"
     quantization: dict = field(default_factory=dict)
     source: str = ""  # where the numbers came from: "card table", "config file <path>", "estimate ..."
+    # attention FLOPs per (query token, context token) pair per layer: 2 * heads * (qk dim + v dim);
+    # 0 when unknown (then prefill counts only the weight FLOPs)
+    attn_pair_flops: int = 0
 
     @property
     def n_layers(self) -> int:
         return len(self.layers)
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Stored bits per parameter of the layer matrices: the dtype, or MLX's packed bits + a 16-bit
+        scale and bias per group. Turns bytes back into parameters (FLOPs = 2 x parameters per token)."""
+        q = self.quantization or {}
+        if q.get("bits") and q.get("group_size"):
+            extra = 8 / int(q["group_size"]) if q.get("mode") == "mxfp4" else 32 / int(q["group_size"])
+            return float(q["bits"]) + extra
+        return 8.0 * DTYPE_BYTES.get(self.dtype, 2)
+
+    def active_weight_bytes(self) -> int:
+        """Bytes a decoded token reads of the weights: an MoE's active experts only (each tensor once)."""
+        head = 0 if self.tied else self.head
+        return (sum(ly.attention + ly.norm + ly.ffn_read for ly in self.layers) + self.embedding
+                + self.final_norm + head + self.other)
 
     def total_weight_bytes(self) -> int:
         """Bytes of the checkpoint (each tensor once)."""
@@ -155,6 +180,7 @@ class Tensor:
     layer: int | None
     shape: tuple[int, ...]  # (out, in) for a matrix, (experts, out, in) for experts, (n,) for a vector
     quantizable: bool  # mlx-lm's converter quantizes it (Linear, Embedding, SwitchLinear)
+    active: float = 1.0  # share of it one token reads: top-k / n for routed experts, 1 otherwise
 
 
 def _int(cfg: dict, key: str, default: Any = None) -> int:
@@ -240,8 +266,9 @@ def _deepseek_layers(cfg: dict, v3: bool) -> Iterator[Tensor]:
         yield from _linear(f"{a}.o_proj", "attention", i, h, heads * vdim, bias)
         m = f"{p}.mlp"
         if i >= first_dense and i % freq == 0:
+            top_k = _int(cfg, "num_experts_per_tok")
             for name, out, inp in (("gate_proj", moe_inter, h), ("up_proj", moe_inter, h), ("down_proj", h, moe_inter)):
-                yield Tensor(f"{m}.switch_mlp.{name}", "ffn", i, (experts, out, inp), True)
+                yield Tensor(f"{m}.switch_mlp.{name}", "ffn", i, (experts, out, inp), True, min(1.0, top_k / experts))
             yield Tensor(f"{m}.gate.weight", "ffn", i, (experts, h), False)  # the router: a plain array
             if v3:
                 yield Tensor(f"{m}.gate.e_score_correction_bias", "ffn", i, (experts,), False)
@@ -391,6 +418,17 @@ def kv_per_token(config: dict) -> int:
     return 2 * _int(cfg, "num_key_value_heads", heads) * _head_dim(cfg) * KV_BYTES
 
 
+def attn_pair_flops(config: dict) -> int:
+    """FLOPs of one query token against one cached token in one layer: scores (q.k) and the weighted
+    sum of values, 2 FLOPs per multiply-add, over every query head."""
+    kind, cfg = config.get("model_type"), text_config(config)
+    heads = _int(cfg, "num_attention_heads")
+    if kind in ("deepseek_v2", "deepseek_v3"):
+        qk = _int(cfg, "qk_nope_head_dim") + _int(cfg, "qk_rope_head_dim")
+        return 2 * heads * (qk + _int(cfg, "v_head_dim"))
+    return 2 * heads * 2 * _head_dim(cfg)
+
+
 def costs_from_config(config: dict, model_id: str = "", source: str = "") -> ModelCosts:
     """Exact bytes of the checkpoint the config describes, split by layer and polarity."""
     if not isinstance(config, dict):
@@ -399,7 +437,7 @@ def costs_from_config(config: dict, model_id: str = "", source: str = "") -> Mod
     dtype = checkpoint_dtype(config)
     fb, q = DTYPE_BYTES[dtype], quantization(config)
     n_layers = _int(cfg, "num_hidden_layers")
-    per = [{"attention": 0, "norm": 0, "ffn": 0} for _ in range(n_layers)]
+    per = [{"attention": 0, "norm": 0, "ffn": 0, "ffn_active": 0, "moe": False} for _ in range(n_layers)]
     whole = {"embedding": 0, "head": 0, "final_norm": 0, "other": 0}
     for t in tensors:
         b = tensor_bytes(t, q, fb)
@@ -407,12 +445,17 @@ def costs_from_config(config: dict, model_id: str = "", source: str = "") -> Mod
             whole[t.part] += b
         else:
             per[t.layer][t.part] += b
+            if t.part == "ffn":
+                per[t.layer]["ffn_active"] += round(b * t.active)
+                per[t.layer]["moe"] |= t.active < 1.0
     tied = tied_embeddings(config)
     kv = kv_per_token(config)
-    layers = tuple(LayerCost(p["attention"], p["norm"], p["ffn"], kv) for p in per)
+    layers = tuple(LayerCost(p["attention"], p["norm"], p["ffn"], kv, ffn_active=p["ffn_active"] if p["moe"] else None)
+                   for p in per)
     quant = {k: v for k, v in q.items() if k in ("bits", "group_size", "mode")}
     return ModelCosts(model_id or source, layers, whole["embedding"], whole["final_norm"],
-                      whole["embedding"] if tied else whole["head"], tied, whole["other"], dtype, quant, source)
+                      whole["embedding"] if tied else whole["head"], tied, whole["other"], dtype, quant, source,
+                      attn_pair_flops(config))
 
 
 # ----------------------------------------------------------------------------- the estimate

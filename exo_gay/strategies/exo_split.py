@@ -68,6 +68,7 @@ def exo_default(nodes: Sequence[Node], n_layers: int) -> ExoDefault:
 
 
 def plan_fractions(segments: Sequence[tuple[int, int]], n_layers: int) -> list[tuple[int, float, float]]:
-    """(ring index, start, end) for every node with layers, so exo maps back exactly these layers."""
-    return [(j, exo_fraction(s, n_layers), exo_fraction(e, n_layers))
-            for j, (s, e) in enumerate(segments) if e > s]
+    """(node index, start, end) for every node with layers, in pipeline order (by start layer), so exo
+    maps back exactly these layers."""
+    used = sorted((j for j, (s, e) in enumerate(segments) if e > s), key=lambda j: segments[j][0])
+    return [(j, exo_fraction(segments[j][0], n_layers), exo_fraction(segments[j][1], n_layers)) for j in used]

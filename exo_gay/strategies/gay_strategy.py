@@ -19,8 +19,8 @@ from .checkpoint import ModelCosts, ModelNotFound, uniform_costs
 from .exo_split import exo_fraction, plan_fractions
 from .model_costs import load_costs
 from .nodes import HEADROOM, Node, nodes_from_topology, ring_order
-from .planner import Plan, PlanInfeasible, solve_keeping_nodes
-from .problem import DEFAULT_CONTEXT, DEFAULT_HOP_MS, make_problem
+from .planner import OBJECTIVES, Plan, PlanInfeasible, solve_keeping_nodes
+from .problem import DEFAULT_CONTEXT, DEFAULT_GEN, DEFAULT_HOP_MS, DEFAULT_PROMPT, make_problem
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,11 @@ def fallback_split(ring: list[Node]) -> list[tuple[str, float, float]]:
 
 class GayShardingStrategy:
     def __init__(self, objective: str = "latency", context_tokens: int = DEFAULT_CONTEXT,
-                 headroom: float = HEADROOM, hop_ms: float = DEFAULT_HOP_MS, keep_all_nodes: bool = True,
-                 model: str | None = None, measured: Mapping[str, Mapping] | None = None):
-        if objective not in ("latency", "throughput"):
-            raise ValueError(f"objective must be latency or throughput, not {objective!r}")
+                 headroom: float = HEADROOM, hop_ms: float = DEFAULT_HOP_MS, keep_all_nodes: bool = False,
+                 model: str | None = None, measured: Mapping[str, Mapping] | None = None,
+                 prompt_tokens: int = DEFAULT_PROMPT, gen_tokens: int = DEFAULT_GEN):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
         if not 0.0 <= headroom < 1.0:
             raise ValueError("headroom is a share of memory in [0, 1)")
         self.objective = objective
@@ -72,6 +73,8 @@ class GayShardingStrategy:
         self.headroom = float(headroom)
         self.hop_ms = max(0.0, float(hop_ms))
         self.keep_all_nodes = keep_all_nodes
+        self.prompt_tokens = max(1, int(prompt_tokens))
+        self.gen_tokens = max(0, int(gen_tokens))
         self.measured: dict[str, dict] = {k: dict(v) for k, v in (measured or {}).items()}
         self.costs: ModelCosts | None = None
         self.last_error = ""  # why the last plan fell back, "" when it did not
@@ -113,7 +116,7 @@ class GayShardingStrategy:
 
     def _planned(self, ring: list[Node]) -> tuple[list[Partition], Plan | None, str]:
         sig = (self._model_key, self.objective, self.context_tokens, self.hop_ms, self.keep_all_nodes,
-               tuple((n.node_id, n.budget_bytes, n.gbps) for n in ring))
+               self.prompt_tokens, self.gen_tokens, tuple((n.node_id, n.budget_bytes, n.gbps, n.tflops) for n in ring))
         hit = self._cache.get(sig)
         if hit is None:
             hit = self._compute(ring)
@@ -130,7 +133,8 @@ class GayShardingStrategy:
             return [], None, "no nodes"
         if self.costs is None:
             return [Partition(i, a, b) for i, a, b in fallback_split(ring)], None, "model not known yet"
-        problem = make_problem(self.costs, ring, self.context_tokens, self.hop_ms)
+        problem = make_problem(self.costs, ring, self.context_tokens, self.hop_ms, self.prompt_tokens,
+                               self.gen_tokens)
         try:
             plan = solve_keeping_nodes(problem, self.objective, self.keep_all_nodes)
         except PlanInfeasible as e:
@@ -138,8 +142,9 @@ class GayShardingStrategy:
                         self.costs.model_id, self.costs.source, e)
             return [Partition(i, a, b) for i, a, b in fallback_split(ring)], None, str(e)
         L = problem.n_layers
+        # in pipeline order (the planner chose it): exo walks the partitions in list order
         parts = [Partition(ring[j].node_id, a, b) for j, a, b in plan_fractions(plan.segments, L)]
         log.info("exo-gay: %s plan for %s (%d layers, costs from %s): %s", self.objective, self.costs.model_id, L,
-                 self.costs.source, ", ".join(f"{ring[j].node_id} {s}-{e - 1}" for j, (s, e) in
-                                               enumerate(plan.segments) if e > s))
+                 self.costs.source, ", ".join(f"{ring[j].node_id} {plan.segments[j][0]}-{plan.segments[j][1] - 1}"
+                                               for j in plan.order))
         return parts, plan, ""

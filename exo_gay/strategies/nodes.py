@@ -1,9 +1,12 @@
-"""Nodes as the planner sees them: a memory budget, a decode speed (GB/s), a polarity.
+"""Nodes as the planner sees them: a memory budget, a memory bandwidth (GB/s), a compute rate (TFLOPS).
 
 Read from exo's manual-discovery JSON (with an optional "gay" section per peer), an exo
-Topology, or plain dicts. Speed, first known wins: the cluster file, a measurement, exo's
-FLOPS figure, else the median of the known nodes. Budgets and speeds are bucketed
-(monotonically) so that every node, from slightly different readings, plans alike.
+Topology, or plain dicts. Each figure, first known wins: the cluster file's "gay" section, a
+measurement (strategies/measure.py), the chip table (strategies/hardware.py, published figures),
+exo's own FLOPS figure (compute only), else the median of the known nodes. A color-mining rate
+(colors_per_second) is no memory bandwidth: it is shown and ranks otherwise equal nodes, never planned
+on as GB/s. Budgets and speeds are bucketed (monotonically) so that every node, from slightly
+different readings, plans alike.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import InputError
-from ..spi import polarity
+from . import hardware
 
 if TYPE_CHECKING:  # the strategy inside exo never parses a cluster file: no pydantic schemas to build
     from ..clusterfile import ClusterFile
@@ -22,13 +25,8 @@ MB = 2**20
 HEADROOM = 0.25  # share of RAM kept back: macOS wires at most ~2/3-3/4 of RAM for the GPU
 MEMORY_BUCKET_MB = 64
 SPEED_STEP = 1.05  # speeds within 5% share a bucket
-DEFAULT_GBPS = 100.0
-# exo's CHIP_FLOPS table quotes fp16 TFLOPS; Apple's published memory bandwidths are ~14-15x
-# those figures across the M-series (M1 68 GB/s / 4.58 TF, M2 100 / 7.1, M3 Max 400 / 28.4).
-GBPS_PER_FP16_TFLOPS = 14.0
-# Color mining rate -> bandwidth: the seed's M3 Max figure (2.03e9 colors/s, a 32-bit hash)
-# against that chip's published 400 GB/s. Only a ranking signal; a measured GB/s wins.
-COLORS_PER_GBPS = 2.03e9 / 400.0
+DEFAULT_GBPS = 100.0  # nothing known about any node: all alike
+DEFAULT_TFLOPS = 10.0
 
 
 @dataclass(frozen=True)
@@ -36,12 +34,16 @@ class Node:
     node_id: str
     memory_mb: int  # as exo reports it (DeviceCapabilities.memory)
     budget_bytes: int  # bucketed memory minus headroom
-    gbps: float  # bucketed decode bandwidth, > 0
-    speed_source: str  # "cluster file", "measured", "exo flops", "equal" (unknown: the median of the known)
-    polarity: int  # fnv1a(node_id) % 3
+    gbps: float  # bucketed memory bandwidth, > 0 (decode)
+    speed_source: str  # "cluster file", "measured", "chip table", "median of known"
+    tflops: float = DEFAULT_TFLOPS  # bucketed dense fp16 compute, > 0 (prefill)
+    compute_source: str = "median of known"  # as speed_source, or "exo flops"
     chip: str = ""
     model: str = ""
-    declared_gbps: float = field(default=0.0, compare=False)  # the speed before bucketing (shown, never planned on)
+    declared_gbps: float = field(default=0.0, compare=False)  # before bucketing (shown, never planned on)
+    declared_tflops: float = field(default=0.0, compare=False)
+    colors_per_second: float = field(default=0.0, compare=False)  # a mining rate: shown, ranks peers
+    reference: str = field(default="", compare=False)  # the published source of a chip-table figure
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,28 +78,24 @@ def _num(x: Any) -> float:
     return v if math.isfinite(v) and v > 0 else 0.0
 
 
-def _speed_of(gay: Mapping | None) -> float:
-    if not gay:
-        return 0.0
-    bw = _num(gay.get("mem_bandwidth_gbs"))
-    if bw:
-        return bw
-    cps = _num(gay.get("colors_per_second"))
-    return cps / COLORS_PER_GBPS if cps else 0.0
-
-
-def raw_speed(caps: Any, gay: Mapping | None, measured: Mapping | None) -> tuple[float, str]:
-    s = _speed_of(gay)
-    if s:
-        return s, "cluster file"
-    s = _speed_of(measured)
-    if s:
-        return s, "measured"
-    flops = _get(caps, "flops")
-    tf = _num(_get(flops, "fp16", 0)) if flops is not None else 0.0
-    if tf:
-        return tf * GBPS_PER_FP16_TFLOPS, "exo flops"
-    return 0.0, "equal"
+def raw_speed(caps: Any, gay: Mapping | None, measured: Mapping | None) -> tuple[float, str, float, str, str]:
+    """(GB/s, its source, TFLOPS, its source, the chip table's reference) before defaults and buckets."""
+    chip = hardware.lookup(str(_get(caps, "chip", "") or ""))
+    ref = ""
+    bw, bw_src = _num((gay or {}).get("mem_bandwidth_gbs")), "cluster file"
+    if not bw:
+        bw, bw_src = _num((measured or {}).get("mem_bandwidth_gbs")), "measured"
+    if not bw and chip:
+        bw, bw_src, ref = chip[1].gbps, "chip table", chip[1].source
+    tf, tf_src = _num((gay or {}).get("tflops")), "cluster file"
+    if not tf:
+        tf, tf_src = _num((measured or {}).get("tflops")), "measured"
+    if not tf and chip and chip[1].tflops:
+        tf, tf_src, ref = chip[1].tflops, "chip table", chip[1].source
+    if not tf:
+        flops = _get(caps, "flops")
+        tf, tf_src = (_num(_get(flops, "fp16", 0)) if flops is not None else 0.0), "exo flops"
+    return bw, (bw_src if bw else "median of known"), tf, (tf_src if tf else "median of known"), ref
 
 
 def build_nodes(entries: Iterable[tuple[str, Any, Mapping | None]], headroom: float = HEADROOM,
@@ -106,17 +104,23 @@ def build_nodes(entries: Iterable[tuple[str, Any, Mapping | None]], headroom: fl
     rows = []
     for node_id, caps, gay in sorted(entries, key=lambda e: str(e[0])):
         mem = _num(_get(caps, "memory", 0))
-        s, src = raw_speed(caps, gay, (measured or {}).get(node_id))
-        rows.append((str(node_id), mem, s, src, str(_get(caps, "chip", "") or ""), str(_get(caps, "model", "") or "")))
-    known = sorted(r[2] for r in rows if r[2] > 0)
-    # "equal" nodes get the median of the known speeds, so they neither dominate nor starve
-    equal = known[len(known) // 2] if known else DEFAULT_GBPS
+        bw, bws, tf, tfs, ref = raw_speed(caps, gay, (measured or {}).get(node_id))
+        cps = _num((gay or {}).get("colors_per_second")) or _num(((measured or {}).get(node_id) or {})
+                                                                  .get("colors_per_second"))
+        rows.append((str(node_id), mem, bw, bws, tf, tfs, ref, cps, str(_get(caps, "chip", "") or ""),
+                     str(_get(caps, "model", "") or "")))
+    known_bw = sorted(r[2] for r in rows if r[2] > 0)
+    known_tf = sorted(r[4] for r in rows if r[4] > 0)
+    # unknown nodes get the median of the known figures, so they neither dominate nor starve
+    eq_bw = known_bw[len(known_bw) // 2] if known_bw else DEFAULT_GBPS
+    eq_tf = known_tf[len(known_tf) // 2] if known_tf else DEFAULT_TFLOPS
     nodes = []
-    for node_id, mem, s, src, chip, model in rows:
-        declared = s if s > 0 else equal
-        gbps = bucket_speed(declared) or bucket_speed(DEFAULT_GBPS)
-        nodes.append(Node(node_id, int(mem), budget_bytes(mem, headroom), gbps, src, int(polarity(node_id)), chip,
-                          model, round(declared, 6)))
+    for node_id, mem, bw, bws, tf, tfs, ref, cps, chip, model in rows:
+        bw, tf = bw if bw > 0 else eq_bw, tf if tf > 0 else eq_tf
+        nodes.append(Node(node_id, int(mem), budget_bytes(mem, headroom),
+                          bucket_speed(bw) or bucket_speed(DEFAULT_GBPS), bws,
+                          bucket_speed(tf) or bucket_speed(DEFAULT_TFLOPS), tfs, chip, model,
+                          round(bw, 6), round(tf, 6), cps, ref))
     return nodes
 
 
@@ -154,9 +158,9 @@ def nodes_from_topology(topology: Any, headroom: float = HEADROOM,
 
 
 def ring_order(nodes: list[Node]) -> list[Node]:
-    """Pipeline order: most memory first (as exo's default), then fastest, then node id.
-
-    The order depends on nothing but bucketed values and ids, so it is the same on every
-    node; memory first means more memory only moves a node towards the front.
-    """
-    return sorted(nodes, key=lambda n: (-n.budget_bytes, -n.gbps, n.node_id))
+    """The canonical order the planner starts from: most memory first (as exo's default), then the
+    fastest, then the highest color rate (the seed's ColorBandwidth affinity ranks equal peers), then
+    the node id. The planner chooses the pipeline order itself; this order only makes its input, and
+    so its ties, the same on every node (it depends on nothing but bucketed values and ids)."""
+    return sorted(nodes, key=lambda n: (-n.budget_bytes, -n.gbps, -n.tflops, -bucket_speed(n.colors_per_second),
+                                        n.node_id))

@@ -1,10 +1,11 @@
 """Plans as a picture: one ring per plan side by side, one band per node in its own color, a legend.
 
-A node's color is color_at(GAY_SEED, fnv1a(node_id)) drawn as RGB (spi.rgb), the same in
-every ring. Within its band each layer is a slice whose shade says which polarity owns it
-(layer i: Polarity(i % 3), as depth d of a derivation chain is owned by d % 3): MINUS (the
-polarity of attention) darker, ERGODIC (norm) as is, PLUS (FFN) lighter. Layer 0 starts at
-12 o'clock (a black mark) and layers run clockwise, numbered every few layers.
+Node colors come from a fixed palette by the node's place among the cluster's node ids (sorted), so no
+two nodes share a color and a node has the same color in every ring. Layers run clockwise from 12
+o'clock (a black mark). A layer is shaded by the term that dominates the bytes it streams per token
+(attention + KV: MINUS darker, norms: ERGODIC as is, FFN: PLUS lighter) only when that differs between
+layers; otherwise the legend says which term every layer has. Each node's label gives its layers, its
+bounding term and ms per token; the legend draws each node's memory used against its budget.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from dataclasses import dataclass
 from typing import Sequence
 from xml.sax.saxutils import escape
 
-from ..spi import GAY_SEED, Polarity, color_at, fnv1a, rgb
-
-SHADE = {Polarity.MINUS: 0.6, Polarity.ERGODIC: 1.0, Polarity.PLUS: 1.4}
-PART_OF = {Polarity.MINUS: "attention", Polarity.ERGODIC: "norm", Polarity.PLUS: "FFN"}
+SHADE = {"MINUS": 0.6, "ERGODIC": 1.0, "PLUS": 1.4}
+PART_OF = {"MINUS": "attention + KV cache", "ERGODIC": "norms + hops", "PLUS": "FFN (+ head)"}
+# Paul Tol's "bright" + "muted" qualitative schemes: distinct to most eyes, also in print
+PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#332288",
+           "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499")
+MIN_BAND = math.radians(2.0)  # a one-layer node's outer band is drawn at least this wide
 FONT = 'font-family="sans-serif"'
 LABEL_PX = 12  # node labels' font size; labels on one side stay at least this far apart
-RING_W = 700  # width given to one ring: room for labels of about 27 characters either side
+RING_W = 860  # width given to one ring: room for labels of about 38 characters either side
 TOP = 70  # above the rings: the title and each ring's heading
 RING_H = 480
 
@@ -29,14 +32,28 @@ RING_H = 480
 class Band:
     """One node in one plan: layers [start, end) (end == start: no layers), and a note (e.g. OUT OF MEMORY)."""
     node_id: str
-    polarity: int
+    bound: str  # the term bounding the node on this model: MINUS, ERGODIC, PLUS ("" without layers)
     start: int
     end: int
     note: str = ""
+    used_gb: float = 0.0
+    budget_gb: float = 0.0
+    ms_per_token: float = 0.0
 
 
-def node_rgb(node_id: str) -> tuple[int, int, int]:
-    return rgb(color_at(GAY_SEED, fnv1a(node_id)))
+def node_colors(node_ids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """A distinct color per node: the palette in the order of the sorted ids, then golden-angle hues."""
+    out = {}
+    for k, node_id in enumerate(sorted(set(node_ids))):
+        if k < len(PALETTE):
+            h = PALETTE[k]
+            out[node_id] = (int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16))
+        else:
+            import colorsys
+
+            r, g, b = colorsys.hls_to_rgb(((k - len(PALETTE)) * 0.381966) % 1.0, 0.35 + 0.3 * (k % 3) / 2, 0.65)
+            out[node_id] = (int(r * 255), int(g * 255), int(b * 255))
+    return out
 
 
 def _shade(c: tuple[int, int, int], k: float) -> str:
@@ -86,7 +103,8 @@ def _spread(ys: list[float], gap: float, lo: float, hi: float) -> list[float]:
     return out
 
 
-def _ring(x0: float, heading: str, bands: Sequence[Band], n_layers: int) -> list[str]:
+def _ring(x0: float, heading: str, bands: Sequence[Band], n_layers: int, colors: dict,
+          layer_terms: Sequence[str] | None) -> list[str]:
     cx, cy = x0 + RING_W / 2, TOP + RING_H / 2
     r1, r0 = 140.0, 98.0
     step = 2 * math.pi / max(1, n_layers)
@@ -96,21 +114,27 @@ def _ring(x0: float, heading: str, bands: Sequence[Band], n_layers: int) -> list
     for b in bands:
         if b.end <= b.start:
             continue
-        base = node_rgb(b.node_id)
+        base = colors[b.node_id]
         parts.append(f'<g class="node" id="{escape(_slug(heading))}-{escape(_slug(b.node_id))}"><title>'
-                     f'{escape(b.node_id)} ({Polarity(b.polarity).name}): layers {b.start}-{b.end - 1}</title>')
+                     f'{escape(b.node_id)} (bound by {b.bound}): layers {b.start}-{b.end - 1}</title>')
         for i in range(b.start, b.end):
-            pol = Polarity(i % 3)
+            term = layer_terms[i] if layer_terms else "ERGODIC"
             d = _arc(cx, cy, r0, r1, i * step, (i + 1) * step)
-            parts.append(f'<path d="{d}" fill="{_shade(base, SHADE[pol])}" '
-                         f'stroke="#ffffff" stroke-width="0.5"><title>layer {i}: owned by {pol.name} '
-                         f'({PART_OF[pol]})</title></path>')
-        # the node's own color as a thin outer band, edged where the node's layers begin and end
-        parts.append(f'<path class="node-band" d="{_arc(cx, cy, r1 + 3, r1 + 10, b.start * step, b.end * step)}" '
+            what = f": most of its bytes are {PART_OF[term]}" if layer_terms else ""
+            parts.append(f'<path d="{d}" fill="{_shade(base, SHADE[term])}" '
+                         f'stroke="#ffffff" stroke-width="0.5"><title>layer {i}{what}</title></path>')
+        # the node's own color as a thin outer band, edged where its layers begin and end; at least
+        # MIN_BAND wide, so that a one-layer node stays visible among 100+ layers
+        a0, a1 = b.start * step, b.end * step
+        if a1 - a0 < MIN_BAND:
+            mid0 = (a0 + a1) / 2
+            a0, a1 = mid0 - MIN_BAND / 2, mid0 + MIN_BAND / 2
+        parts.append(f'<path class="node-band" d="{_arc(cx, cy, r1 + 3, r1 + 12, a0, a1)}" '
                      f'fill="{_shade(base, 1.0)}" stroke="#333333" stroke-width="0.8"/>')
         parts.append("</g>")
         mid = (b.start + b.end) / 2 * step
         text = f"{b.node_id}: {b.start}-{b.end - 1}" if b.end - b.start > 1 else f"{b.node_id}: {b.start}"
+        text += f", {b.ms_per_token:.1f} ms, {b.bound}"
         if b.note:
             text += f" {b.note}"
         side = 1 if math.sin(mid) >= 0 else -1
@@ -149,49 +173,73 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
 
 
-def _legend(y: float, width: float, node_rows: Sequence[tuple[str, int, str]]) -> tuple[list[str], float]:
+def _legend(y: float, width: float, bands: dict[str, list[tuple[str, Band]]], colors: dict,
+            layer_terms: Sequence[str] | None) -> tuple[list[str], float]:
     parts = ['<g class="legend">', f'<text x="20" y="{y:.1f}" {FONT} font-size="13" font-weight="bold">legend</text>']
     y += 20
     grey = (128, 128, 128)
-    for j, pol in enumerate((Polarity.MINUS, Polarity.ERGODIC, Polarity.PLUS)):
-        x = 20 + j * (width - 40) / 3
-        word = {Polarity.MINUS: "darker", Polarity.ERGODIC: "as is", Polarity.PLUS: "lighter"}[pol]
-        parts.append(f'<rect x="{x:.1f}" y="{y - 11:.1f}" width="14" height="14" fill="{_shade(grey, SHADE[pol])}"/>')
-        parts.append(f'<text x="{x + 20:.1f}" y="{y:.1f}" {FONT} font-size="12">{word}: layer owned by {pol.name} '
-                     f'({PART_OF[pol]})</text>')
-    y += 18
-    parts.append(f'<text x="20" y="{y:.1f}" {FONT} font-size="11" fill="#444444">A slice is one layer. Its shade is '
-                 f'the polarity that owns it (layer i: i mod 3; attention is MINUS, norm ERGODIC, FFN PLUS); its '
-                 f'color is the node holding it.</text>')
+    if layer_terms:
+        for j, term in enumerate(("MINUS", "ERGODIC", "PLUS")):
+            x = 20 + j * (width - 40) / 3
+            word = {"MINUS": "darker", "ERGODIC": "as is", "PLUS": "lighter"}[term]
+            n = sum(1 for t in layer_terms if t == term)
+            parts.append(f'<rect x="{x:.1f}" y="{y - 11:.1f}" width="14" height="14" '
+                         f'fill="{_shade(grey, SHADE[term])}"/>')
+            parts.append(f'<text x="{x + 20:.1f}" y="{y:.1f}" {FONT} font-size="12">{word}: {term}, most bytes '
+                         f'{PART_OF[term]} ({n} layers)</text>')
+        y += 18
+        shade_note = "A slice is one layer, shaded by the term that dominates the bytes it streams per token."
+    else:
+        shade_note = "A slice is one layer; every layer streams mostly the same term here, so none is shaded."
+    parts.append(f'<text x="20" y="{y:.1f}" {FONT} font-size="11" fill="#444444">{escape(shade_note)} Its color '
+                 f'is the node holding it (a palette by sorted node id: no two nodes alike).</text>')
     y += 16
     parts.append(f'<text x="20" y="{y:.1f}" {FONT} font-size="11" fill="#444444">Layer 0 starts at the black mark '
-                 f'at 12 o\'clock; layers run clockwise, numbered inside the ring; the outer band and the labels '
-                 f'show each node\'s layers.</text>')
+                 f'at 12 o\'clock; layers run clockwise. A label: layers, decode ms per token, the term bounding '
+                 f'the node (MINUS attention + KV, ERGODIC norms + hops, PLUS FFN). Bars: memory used / budget.</text>')
     y += 24
-    for node_id, pol, where in node_rows:
-        parts.append(f'<rect x="20" y="{y - 11:.1f}" width="14" height="14" fill="{_shade(node_rgb(node_id), 1.0)}"/>')
-        parts.append(f'<text x="40" y="{y:.1f}" {FONT} font-size="12">{escape(node_id)} '
-                     f'({Polarity(pol).name}): {escape(where)}</text>')
+    bar_w = 120.0
+    for node_id, seen in bands.items():
+        parts.append(f'<rect x="20" y="{y - 11:.1f}" width="14" height="14" fill="{_shade(colors[node_id], 1.0)}"/>')
+        parts.append(f'<text x="40" y="{y:.1f}" {FONT} font-size="12" font-weight="bold">{escape(node_id)}</text>')
+        x = 200.0
+        for heading, b in seen:
+            share = b.used_gb / b.budget_gb if b.budget_gb > 0 else (1.0 if b.used_gb > 0 else 0.0)
+            fill = "#cc3311" if share > 1.0 else "#555555"
+            parts.append(f'<rect class="budget" x="{x:.1f}" y="{y - 10:.1f}" width="{bar_w:.1f}" height="12" '
+                         f'fill="none" stroke="#888888"/>')
+            parts.append(f'<rect class="used" x="{x:.1f}" y="{y - 10:.1f}" width="{bar_w * min(share, 1.0):.1f}" '
+                         f'height="12" fill="{fill}"/>')
+            where = (f"layers {b.start}-{b.end - 1}" if b.end - b.start > 1 else f"layer {b.start}" if b.end > b.start
+                     else "no layers")
+            parts.append(f'<text x="{x + bar_w + 6:.1f}" y="{y:.1f}" {FONT} font-size="11">{escape(heading)}: '
+                         f'{escape(where)}, {b.used_gb:.2f}/{b.budget_gb:.2f} GB'
+                         f'{escape(" " + b.note if b.note else "")}</text>')
+            x += (width - 200) / max(1, len(seen))
         y += 18
-    parts.append(f'<text x="20" y="{y:.1f}" {FONT} font-size="11" fill="#444444">A node\'s color: '
-                 f'color_at(GAY_SEED, fnv1a(node id)) as RGB, the same in both rings.</text>')
     parts.append("</g>")
     return parts, y + 16
 
 
-def plans_svg(title: str, plans: Sequence[tuple[str, Sequence[Band]]], n_layers: int) -> str:
-    """Each plan as (heading, its bands in ring order), drawn side by side with one legend."""
+def plans_svg(title: str, plans: Sequence[tuple[str, Sequence[Band]]], n_layers: int,
+              node_ids: Sequence[str] = (), layer_terms: Sequence[str] | None = None) -> str:
+    """Each plan as (heading, its bands in ring order), drawn side by side with one legend.
+
+    layer_terms: per layer, the term dominating its streamed bytes; shading is drawn only if they differ.
+    """
+    ids = list(node_ids) or [b.node_id for _, bands in plans for b in bands]
+    colors = node_colors(ids)
+    if layer_terms is not None and len(set(layer_terms)) <= 1:
+        layer_terms = None
     width = RING_W * max(1, len(plans))
     body = []
     for j, (heading, bands) in enumerate(plans):
-        body += _ring(j * RING_W, heading, bands, n_layers)
-    ids: dict[str, tuple[int, list[str]]] = {}
+        body += _ring(j * RING_W, heading, bands, n_layers, colors, layer_terms)
+    seen: dict[str, list[tuple[str, Band]]] = {}
     for heading, bands in plans:
         for b in bands:
-            where = (f"layers {b.start}-{b.end - 1}" if b.end - b.start > 1 else f"layer {b.start}" if b.end > b.start
-                     else "no layers")
-            ids.setdefault(b.node_id, (b.polarity, []))[1].append(f"{heading.split(':')[0]} {where}")
-    legend, height = _legend(TOP + RING_H + 24, width, [(i, p, "; ".join(w)) for i, (p, w) in ids.items()])
+            seen.setdefault(b.node_id, []).append((heading.split(":")[0], b))
+    legend, height = _legend(TOP + RING_H + 24, width, seen, colors, layer_terms)
     head = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0f}" '
             f'viewBox="0 0 {width} {height:.0f}">', f'<title>{escape(title)}</title>',
             f'<rect width="{width}" height="{height:.0f}" fill="#ffffff"/>',
