@@ -288,7 +288,7 @@ def test_svg_says_wrote_file_and_a_folder_is_one_line(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     r = run("--model", "llama-3.2-1b", "--cluster", CLUSTER, "--svg", str(folder))
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "is a folder" in r.stderr
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "a folder, not a file" in r.stderr
     assert list(folder.iterdir()) == []
 
 
