@@ -65,6 +65,9 @@ def public_key_text(pub: bytes) -> str:
     return PUBLIC_PREFIX + pub.hex()
 
 
+RESERVED_NAME = "(coordinator)"  # the star's schedule credits its own recomputations to this name
+
+
 def parse(doc: Any, where: str = "cluster") -> ClusterFile:
     """A parsed cluster file; InputError naming the place of the first problem."""
     if not isinstance(doc, dict) or not isinstance(doc.get("peers"), dict):
@@ -91,6 +94,12 @@ def parse(doc: Any, where: str = "cluster") -> ClusterFile:
         if not isinstance(gay, dict):
             raise InputError(f"{place}.gay: expected an object")
         pub = parse_public_key(gay["public_key"], f"{place}.gay.public_key") if "public_key" in gay else None
+        if node_id == RESERVED_NAME:
+            raise InputError(f"{place}: the name {RESERVED_NAME!r} is reserved (the coordinator's own results)")
+        here = (addr.strip().lower(), port)
+        twin = next((q.node_id for q in peers if (q.host.strip().lower(), q.port) == here), None)
+        if twin is not None:
+            raise InputError(f"{place}: the same address as peers.{twin} ({addr}:{port}): one miner cannot be two")
         peers.append(PeerEntry(node_id, addr, port, caps, gay, pub))
     top = doc.get("gay", {})
     if not isinstance(top, dict):
@@ -100,7 +109,7 @@ def parse(doc: Any, where: str = "cluster") -> ClusterFile:
         raise InputError(f"{where}: gay.coordinators: expected {{name: \"{PUBLIC_PREFIX}<hex>\"}}")
     coordinators = {}
     for name, text in coords.items():
-        if not name or name in doc["peers"]:
+        if not name or name in doc["peers"] or name == RESERVED_NAME:
             raise InputError(f"{where}: gay.coordinators: {name!r} is empty or also a peer")
         coordinators[name] = parse_public_key(text, f"{where}: gay.coordinators.{name}")
     return ClusterFile(tuple(peers), coordinators)

@@ -24,6 +24,7 @@ from ..cliutil import (
     show_progress,
     with_hint,
 )
+from ..clusterfile import RESERVED_NAME
 from ..errors import InputError
 from ..jsonfile import atomic_write, check_folder
 from ..spi import MESH_PORT
@@ -95,24 +96,30 @@ def register(sub) -> None:
 
 
 def _auth(key_file: str | None, peers_file: str | None, name: str) -> tuple[Any, Any]:
-    """(authenticator or None, parsed cluster file or None)."""
+    """(authenticator or None, parsed cluster file or None).  ``name``: a miner's node id, or ""
+    for the coordinator (found by its public key among the cluster file's coordinators)."""
     from .. import clusterfile
     from ..mesh.auth import Ed25519Auth, load_authenticator
 
     cf = clusterfile.load(peers_file) if peers_file else None
     if key_file is None:
         return None, cf
-    auth = load_authenticator(key_file, name, cf.public_keys() if cf else {})
+    auth = load_authenticator(key_file, name, cf.public_keys() if cf else {},
+                              frozenset(cf.coordinators) if cf else frozenset())
     if isinstance(auth, Ed25519Auth):
         if cf is None:
             raise InputError("a secret key needs --cluster: the cluster file naming every node's public key")
-        mine = [n for n, pub in cf.public_keys().items() if pub == auth.public_key]
-        if name and name not in mine and name in cf.public_keys():
-            raise InputError(f"the cluster file names another public key for {name!r}")
-        if not name:
+        if name:  # a miner: its key is its peer entry's; work comes only from gay.coordinators
+            if cf.public_keys().get(name, auth.public_key) != auth.public_key:
+                raise InputError(f"the cluster file names another public key for {name!r}")
+            if not cf.coordinators:
+                raise InputError("the cluster file names no coordinator (gay.coordinators): "
+                                 "nobody could send this miner work")
+        else:
+            mine = [n for n, pub in cf.coordinators.items() if pub == auth.public_key]
             if len(mine) != 1:
-                raise InputError("this secret key's public key is not in the cluster file "
-                                 "(add it under gay.coordinators)")
+                raise InputError("this secret key is not one of the cluster file's coordinators "
+                                 "(add its public key under gay.coordinators)")
             auth = auth.named(mine[0])
     elif not name:
         auth = auth.named("coordinator")
@@ -129,6 +136,8 @@ def cmd_serve(args) -> int:
     max_open = MAX_OPEN_WORK if args.max_open_work is None else parse_int(args.max_open_work, "--max-open-work", lo=1)
     if not args.node_id.strip() or args.node_id != args.node_id.strip():
         raise InputError("--node-id: empty or padded with spaces")
+    if args.node_id == RESERVED_NAME:
+        raise InputError(f"--node-id: {RESERVED_NAME!r} is reserved (the coordinator's own results)")
     auth, _ = _auth(args.key_file, args.cluster, args.node_id)
 
     def listening(bound: int, servicer: Any) -> None:
@@ -162,7 +171,7 @@ def cmd_mine(args) -> int:
     auth, cf = _auth(args.key_file, args.cluster, "" if args.cluster else "coordinator")
     peers = peers_of(cf) if cf else None
     setup = check_setup(bundle, [p.node_id for p in peers] if peers else bundle.hosts, replicas, audits, chunk,
-                        args.journal, auth.journal_key() if auth else None)
+                        args.journal)
 
     with progress(bundle.total, "mine", show_progress(args.json)) as bar:
         seen = [0]

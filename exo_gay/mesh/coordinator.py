@@ -68,8 +68,10 @@ class Setup:
 
 
 def check_setup(bundle: Bundle, peer_ids: list[str], replicas: int = 1, audits: int = DEFAULT_AUDITS,
-                chunk_size: int | None = None, journal_path: str | None = None,
-                journal_key: bytes | None = None) -> Setup:
+                chunk_size: int | None = None, journal_path: str | None = None) -> Setup:
+    if COORDINATOR in peer_ids:
+        raise SetupError(f"a peer is named {COORDINATOR!r}: that name is reserved for the coordinator's "
+                         f"own results")
     missing = [h for h in bundle.hosts if h not in peer_ids]
     if missing:
         raise SetupError(f"bundle host(s) not among the peers: {', '.join(missing)}")
@@ -87,7 +89,7 @@ def check_setup(bundle: Bundle, peer_ids: list[str], replicas: int = 1, audits: 
     events: list = []
     if journal_path:
         try:
-            events = read_journal(journal_path, bundle.hash, chunk, set(peer_ids), journal_key)
+            events = read_journal(journal_path, bundle.hash, chunk, set(peer_ids))
         except JournalError as e:
             raise SetupError(str(e)) from None
         chunks = {(s, c) for r in bundle.ranges for s, c in split_range(r.start, r.count, chunk)}
@@ -141,7 +143,7 @@ class Coordinator:
             self.auth = HmacAuth(bytes(self.auth), "coordinator")
         self.audits, self.replicas = audits, replicas
         self.setup = setup or check_setup(bundle, [p.node_id for p in peers], replicas, audits, chunk_size,
-                                          journal_path, self.auth.journal_key() if self.auth else None)
+                                          journal_path)
         self.chunk_size = self.setup.chunk_size
         self.journal_path = journal_path
         self.chunk_deadline = chunk_deadline
@@ -163,7 +165,8 @@ class Coordinator:
         self._samples: list[float] = []
         self._own_channels: list[Any] = []
         self._workers: dict[str, asyncio.Task] = {}
-        self._changed: asyncio.Condition | None = None
+        self._pulse: asyncio.Event | None = None  # set (and replaced) whenever something changed
+        self.bound_s = 0.0  # the longest this run may take, set by the work once calibrated
         self._settling = 0  # recomputations in progress: the run must not end under them
 
     # ------------------------------------------------------------------ helpers
@@ -171,9 +174,21 @@ class Coordinator:
         if self.on_progress:
             self.on_progress(self.sched.accepted_colors())
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _notify(self) -> None:
+        """Wake every task waiting in _sleep.  An Event, never a Condition: a task parked in
+        wait_for(Condition.wait()) may never finish its cancellation on Python 3.11 (it must
+        re-acquire the lock), and the run would not end."""
+        pulse, self._pulse = self._pulse, asyncio.Event()
+        if pulse is not None:
+            pulse.set()
+
+    async def _sleep(self, timeout: float) -> None:
+        """Until the next _notify, or ``timeout`` seconds."""
+        pulse = self._pulse
+        try:
+            await asyncio.wait_for(pulse.wait(), max(0.0, timeout))
+        except asyncio.TimeoutError:
+            pass
 
     def deadline(self, count: int) -> float:
         """Seconds a miner gets for `count` colors: from our own rate, never from the miner's word."""
@@ -337,10 +352,24 @@ class Coordinator:
     async def _handle(self, m: MinerState, c: ChunkState) -> None:
         try:
             ans = await self._mine_one(m, c)
+        except Lie as e:
+            self.sched.stopped(m.node_id, c)
+            self._convict(m.node_id, str(e))
+            return
+        try:
             await self._audit(m, c, ans)
         except Lie as e:
             self.sched.stopped(m.node_id, c)
             self._convict(m.node_id, str(e))
+            return
+        except MinerError as e:
+            # Committed, then no correct answer to the audit within its deadline (unavailable,
+            # gone, stalled, garbage): the same as a wrong answer.  Otherwise a liar could fail
+            # exactly the audits that name a faked leaf and keep every other chunk.
+            m.audits_failed += 1
+            self.sched.stopped(m.node_id, c)
+            self._convict(m.node_id, f"no valid answer to the audit of [{c.start}, +{c.count}) "
+                                     f"({e.status}: {e.detail[:80]})")
             return
         if m.status != "ok":
             return
@@ -368,11 +397,7 @@ class Coordinator:
                 now = time.monotonic()
                 c = self.sched.next_for(m.node_id, now)
                 if c is None:
-                    async with self._changed:
-                        try:
-                            await asyncio.wait_for(self._changed.wait(), self._next_wake(now))
-                        except asyncio.TimeoutError:
-                            pass
+                    await self._sleep(self._next_wake(now))
                     continue
                 self.sched.started(m.node_id, c, now)
                 try:
@@ -384,9 +409,9 @@ class Coordinator:
                     self._fail(m, f"ERROR: {e.__class__.__name__}: {str(e)[:120]}")
                 finally:
                     self.sched.stopped(m.node_id, c)
-                    await self._notify()
+                    self._notify()
         finally:
-            await self._notify()
+            self._notify()
 
     def _stuck(self) -> str | None:
         """Why the open chunks can no longer be finished, or None."""
@@ -404,19 +429,34 @@ class Coordinator:
         for m in self.miners.values():
             if m.status == "ok":
                 self._workers[m.node_id] = asyncio.create_task(self._worker(m))
-        async with self._changed:
-            while not (self.sched.done() and not self._settling):
-                why = self._stuck()
-                if why and not self._settling:
-                    self.problems.append(f"{why}: {sum(c.count for c in self.sched.chunks if c.accepted is None)} "
-                                         f"colors not mined")
-                    return
-                await self._changed.wait()
+        t_end = time.monotonic() + self.bound_s
+        while not (self.sched.done() and not self._settling):
+            why = self._stuck()
+            if why is None and time.monotonic() > t_end:
+                why = f"the run passed its bound of {self.bound_s:.0f} s"
+            if why and not self._settling:
+                self.problems.append(f"{why}: {self._open_colors()} colors not mined")
+                return
+            await self._sleep(min(1.0, max(0.01, t_end - time.monotonic())))
+
+    def _open_colors(self) -> int:
+        return sum(c.count for c in self.sched.chunks if c.accepted is None)
+
+    def _bound(self) -> float:
+        """The longest the mining may take, set by the work: every chunk mined and audited one
+        after the other by each replica, each call with its retries, plus the coordinator's
+        own recomputation of every chunk (disputes) at its measured rate."""
+        per_try = (RETRIES + 1) * (self.deadline(0) + 2 * BACKOFF_S * (1 << RETRIES))
+        calls = sum(self.deadline(c.count) + per_try for c in self.sched.chunks)
+        return (self.replicas + 1) * calls + 2.0 * self.bundle.total / max(self.own_rate, 1.0)
 
     async def _stop_workers(self) -> None:
         for t in self._workers.values():
             t.cancel()  # cancels in-flight calls; the miners stop their threads
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        if self._workers:
+            _, late = await asyncio.wait(list(self._workers.values()), timeout=10.0)
+            for t in late:
+                log.warning("a worker did not stop within 10 s of its cancellation: %s", t.get_name())
 
     async def _connect(self) -> None:
         for p in self.peers:
@@ -474,14 +514,14 @@ class Coordinator:
 
     async def run(self) -> MineReport:
         t0 = time.monotonic()
-        self._changed = asyncio.Condition()
+        self._pulse = asyncio.Event()
         mining_s = 0.0
         try:
             await self._calibrate()
+            self.bound_s = self._bound()
             await self._connect()
             if self.journal_path:
-                self._journal = Journal(self.journal_path, self.bundle.hash, self.chunk_size,
-                                        self.auth.journal_key() if self.auth else None)
+                self._journal = Journal(self.journal_path, self.bundle.hash, self.chunk_size)
             self._restore()
             t_mine = time.monotonic()
             await self._mine_all()
@@ -576,8 +616,7 @@ async def mine_bundle(bundle: Bundle, peers: list[Peer] | None = None, miner_thr
     auth = kw.get("auth")
     if kw.get("setup") is None:
         kw["setup"] = check_setup(bundle, ids, kw.get("replicas", 1), kw.get("audits", DEFAULT_AUDITS),
-                                  kw.get("chunk_size"), kw.get("journal_path"),
-                                  auth.journal_key() if auth is not None else None)
+                                  kw.get("chunk_size"), kw.get("journal_path"))
     if peers is not None:
         return await Coordinator(bundle, peers, **kw).run()
     local, servers = await start_local_miners(bundle.hosts, auth=auth, threads=miner_threads)
