@@ -35,8 +35,9 @@ def node(ld: bytes, lv: int, rd: bytes, rv: int) -> bytes:
     return hashlib.sha256(b"exo-gay/node2\0" + ld + lv.to_bytes(8, "big") + rd + rv.to_bytes(8, "big")).digest()
 
 
-def levels(ctx: bytes, start: int, count: int, values: list[int], forge: tuple[int, int, int] | None = None):
-    """Every level as [(digest, label)]; ``forge=(level, index, label)`` replaces one label."""
+def levels(ctx: bytes, start: int, count: int, values: list[int], forge: tuple[int, int | None, int] | None = None):
+    """Every level as [(digest, label)]; ``forge=(level, index, delta)`` XORs the label of that
+    node (every node of the level when index is None) with delta (+ the node's index)."""
     lv = [(leaf(ctx, a, c, v), v & M) for (a, c), v in zip(ranges(start, count, len(values)), values, strict=True)]
     out = [lv]
     depth = 0
@@ -49,10 +50,11 @@ def levels(ctx: bytes, start: int, count: int, values: list[int], forge: tuple[i
         if len(lv) % 2:
             nxt.append(lv[-1])
         if forge and forge[0] == depth:
-            d, _ = nxt[forge[1]]
-            # a liar keeps the digest of the honest node? No: the parent commits to the label, so it
-            # keeps this node's digest (over honest children) and claims another label for it.
-            nxt[forge[1]] = (d, forge[2] & M)
+            # the liar keeps this node's digest (over its honest children) and claims another
+            # label for it; the parent's digest is then computed over the forged label
+            for i in range(len(nxt)) if forge[1] is None else (forge[1],):
+                d, v = nxt[i]
+                nxt[i] = (d, v ^ ((forge[2] + i) & M or 1))
         lv = nxt
         out.append(lv)
     return out

@@ -296,9 +296,10 @@ class Coordinator:
         value = value_from_text(self.reduction, ans.text)
         root, n_leaves = ans.root, ans.n_leaves
         leaves = audit.choose_leaves(secrets.token_bytes(32), root, n_leaves, self.audits)
-        proofs = await self._retrying(m, lambda: m.client.audit(
-            self.bundle.hash, self.bundle.seed, self.bundle.algorithm, self.bundle.game, c.start, c.count, root,
-            leaves, timeout=self.deadline(0)))
+        # one call, not retried: a miner that has just committed answers its audit within one
+        # deadline or is convicted (a retry would only let it pick which audits to answer later)
+        proofs = await m.client.audit(self.bundle.hash, self.bundle.seed, self.bundle.algorithm, self.bundle.game,
+                                      c.start, c.count, root, leaves, timeout=self.deadline(0))
         ranges = audit.leaf_ranges(c.start, c.count, n_leaves)
         for p in proofs:
             if not audit.verify_path(self.context, c.start, c.count, n_leaves, root, value, p.index, p.value, p.path):
