@@ -203,8 +203,7 @@ def _is_hex(s: str) -> bool:
     return len(s) % 2 == 0 and bool(s) and all(c in "0123456789abcdefABCDEF" for c in s)
 
 
-KEY_FORMAT = ("one line: 32 or more hex digits (exo-gay keygen --shared) or ed25519-secret:<64 hex digits> "
-              "(exo-gay keygen)")
+KEY_FORMAT = "one line, as exo-gay keygen writes: 32+ hex digits, or ed25519-secret:<64 hex digits>"
 
 
 def _one_line(path: str) -> str:

@@ -486,8 +486,10 @@ class Coordinator:
                     await asyncio.sleep(delay)  # the others have had their first try meanwhile
                     if not told[0] and waiting:
                         told[0] = True
-                        log.warning("waiting up to %.0f s for peers still starting: %s", self.wait_peers_s,
-                                    ", ".join(sorted(waiting)))
+                        where = {p.node_id: p.address for p in self.peers}
+                        log.warning("waiting up to %.0f s for %d peer(s) to answer (start them with exo-gay "
+                                    "serve): %s", self.wait_peers_s, len(waiting),
+                                    ", ".join(f"{n} at {where[n]}" if where.get(n) else n for n in sorted(waiting)))
                     delay = min(2.0, delay * 2)
             m.capabilities = {"cores": r.cores, "threads": r.threads, "backend": r.backend[:40],
                               "colors_per_second": r.colors_per_second, "version": r.version[:40],
@@ -511,7 +513,8 @@ class Coordinator:
                     if self._journal:
                         self._journal.reopened(r.start, r.count, f"{ev.node} convicted earlier")
         self.resumed_colors = self.sched.accepted_colors()
-        self._progress()
+        if any(m.status == "ok" for m in self.miners.values()):
+            self._progress()  # mining starts (a progress bar may appear now, not while waiting for peers)
 
     async def run(self) -> MineReport:
         t0 = time.monotonic()
@@ -565,15 +568,18 @@ class Coordinator:
                                  fp.to_json()["xor" if b.game == "xor" else "value"] if fp else None,
                                  sum(c.count for c in done if r.host not in c.accepted_by),
                                  m.status if m else "absent", m.reason if m else ""))
+        address = {p.node_id: p.address for p in self.peers}
         miners = [MinerRow(m.node_id, m.status, m.reason, m.chunks, m.colors, round(m.rate) if m.rate else None,
-                           m.duplicates, m.audits_passed, m.audits_failed, m.retries, m.capabilities)
+                           m.duplicates, m.audits_passed, m.audits_failed, m.retries, m.capabilities,
+                           address.get(m.node_id))
                   for m in self.miners.values()]
         mined_now = self.sched.accepted_colors() - self.resumed_colors
         mined = sum(m.colors for m in self.miners.values())
         leaves = audit.LEAVES
         guarantee = Guarantee(leaves, self.audits, self.audits_made, self.audit_colors,
                               round(self.audit_colors / mined, 6) if mined else 0.0,
-                              guarantee_text(self.audits_made, self.audits, leaves))
+                              guarantee_text(self.audits_made, self.audits, leaves,
+                                             sum(m.chunks for m in self.miners.values())))
         return MineReport(
             bundle_hash=b.hash, seed=b.seed, algorithm=b.algorithm, game=b.game, total=b.total,
             chunk_size=self.chunk_size, replicas=self.replicas, audits=self.audits,

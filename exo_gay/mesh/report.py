@@ -31,6 +31,7 @@ class MinerRow:
     audits_failed: int
     retries: int
     capabilities: dict
+    address: str | None = None  # where the coordinator called it (None: a channel handed in)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,14 @@ class MineReport:
         return asdict(self)
 
 
-def guarantee_text(audits_made: int, per_chunk: int, leaves: int) -> str:
-    if audits_made == 0:
-        return "no audits were made: the result rests on the miners' word"
-    escape = 0.99 ** audits_made
-    return (f"every accepted chunk passed {per_chunk} leaf audit(s) of {leaves}, recomputed by the coordinator "
-            f"after the miner's commitment; a miner faking a fraction f of its leaves is caught with "
-            f"probability >= 1-(1-f)^s over the s={audits_made} audits made (f=1%: >= {1 - escape:.4f})")
+def guarantee_text(audits_made: int, per_chunk: int, leaves: int, chunks_audited: int = 1) -> str:
+    """The guarantee in words (docs/proof.md, "The guarantee")."""
+    if chunks_audited == 0:
+        return "nothing was mined and audited in this run: no guarantee to state"
+    if audits_made == 0 or per_chunk == 0:
+        return "no audits were made (--audits 0): the result rests on the miners' word"
+    one = 1 - (1 - 1 / leaves) ** per_chunk
+    return (f"every accepted chunk passed {per_chunk} leaf audit(s) of {leaves}, recomputed here after the "
+            f"miner's commitment; a chunk with a fraction f of its leaves faked passes with probability "
+            f"<= (1-f)^{per_chunk}, and a failed or dodged audit convicts the miner and reopens all its chunks "
+            f"(one faked leaf: caught >= {one:.4f} per chunk; {audits_made} audits made)")
