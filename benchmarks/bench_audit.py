@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_audit.py --part detect --trials 1000
     .venv/bin/python benchmarks/bench_audit.py --part cost --total 2e10
     .venv/bin/python benchmarks/bench_audit.py --part adversary --trials 60
+    .venv/bin/python benchmarks/bench_audit.py --part tree
 
 (detect) Trials of the coordinator's audit step (exo_gay/audit.py, as coordinator.py runs it:
     fresh randomness from `secrets` after the commitment, leaves recomputed by the runner, path
@@ -176,6 +177,22 @@ def part_adversary(trials: int, s: int, chunks: int = 4, colors: int = 4096) -> 
     return asyncio.run(_adversary_rows(trials, s, chunks, colors))
 
 
+def part_tree(rounds: int = 40) -> dict:
+    """The commitment's own cost: building a 256-leaf tree (every chunk a miner answers) and
+    checking 5 paths (every audited chunk), best of ``rounds``."""
+    import timeit
+
+    rng = random.Random(5)
+    vals = [rng.getrandbits(64) for _ in range(audit.LEAVES)]
+    ctx = audit_context("bench" * 8, SEED, "canonical", "xor")
+    tree = audit.build(ctx, 0, 1 << 30, vals)
+    build = min(timeit.repeat(lambda: audit.build(ctx, 0, 1 << 30, vals), number=20, repeat=rounds)) / 20
+    check = min(timeit.repeat(lambda: [audit.verify_path(ctx, 0, 1 << 30, audit.LEAVES, tree.root, tree.value, k,
+                                                         vals[k], tree.path(k)) for k in range(5)],
+                              number=20, repeat=rounds)) / 20
+    return {"build_us": round(build * 1e6, 1), "verify_5_paths_us": round(check * 1e6, 1)}
+
+
 def part_cost(total: int, rounds: int) -> dict:
     hosts = ["causality", "hatchery"]
     bundle = make_bundle(SEED, total, hosts)
@@ -206,7 +223,7 @@ def part_cost(total: int, rounds: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("detect", "cost", "adversary", "both"), default="both")
+    ap.add_argument("--part", choices=("detect", "cost", "adversary", "tree", "both"), default="both")
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--audits", default="1,5,13,26", help="audits per chunk to try (comma-separated)")
     ap.add_argument("--total", default="2e10")
@@ -221,6 +238,10 @@ def main() -> int:
             for r in out["detect"]:
                 print(f"{r['scenario']:24} {r['audits_per_chunk']:>12} {r['cost'] * 100:>6.2f}% "
                       f"{r['caught']:>5}/{r['trials']:<5} {r['rate']:>7.3f} {r['bound']:>7.3f}")
+    if args.part == "tree":
+        out["tree"] = t = part_tree()
+        if not args.json:
+            print(f"a 256-leaf tree: build {t['build_us']:.0f} us, check 5 paths {t['verify_5_paths_us']:.0f} us")
     if args.part == "adversary":
         s = int(args.audits.split(",")[0]) if args.audits != ap.get_default("audits") else DEFAULT_AUDITS
         out["adversary"] = part_adversary(args.trials, s)

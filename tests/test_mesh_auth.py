@@ -163,7 +163,7 @@ def test_miner_without_key_or_with_another_key_is_counted_failed_and_the_result_
                    await start_miner("otherkey", threads=1, key=OTHER)]
         try:
             peers = [Peer(n, f"127.0.0.1:{s[1]}") for n, s in zip(("good", "nokey", "otherkey"), servers, strict=True)]
-            return await Coordinator(b, peers, key=KEY).run()
+            return await Coordinator(b, peers, auth=KEY).run()
         finally:
             for s in servers:
                 await s[0].stop(None)

@@ -139,8 +139,19 @@ def _auth(key_file: str | None, peers_file: str | None, name: str) -> tuple[Any,
     return auth, cf
 
 
+def _quiet_grpc() -> None:
+    """gRPC's C core logs every GOAWAY at INFO when a channel or server closes: noise on a
+    terminal.  Only a default (GRPC_VERBOSITY set by the user wins), set by the commands
+    before gRPC is first imported, never by importing a module."""
+    import os
+
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
 def cmd_serve(args) -> int:
     import asyncio
+
+    _quiet_grpc()
 
     from ..mesh.service import MAX_OPEN_WORK, serve
 
@@ -164,6 +175,8 @@ def cmd_serve(args) -> int:
 
 def cmd_mine(args) -> int:
     import asyncio
+
+    _quiet_grpc()
 
     from ..bundle import load_bundle
     from ..mesh.coordinator import check_setup, mine_bundle
