@@ -141,3 +141,13 @@ def test_resuming_after_a_torn_line_keeps_the_journal_readable_and_the_chain_int
     j.accepted(10, 10, '"0x2"', ("b",))
     j.close()
     assert [e.start for e in read_journal(path, "h", 10, NAMES)] == [0, 10]
+
+
+def test_a_file_where_the_seal_goes_that_is_not_a_seal_is_refused_and_left_untouched(tmp_path):
+    """e.g. --journal cluster beside the user's own cluster.seal: never written over."""
+    path = str(tmp_path / "cluster")
+    with open(seal_path(path), "w") as f:
+        f.write("00" * 32 + "\n")
+    with pytest.raises(JournalError, match="is not one"):
+        read_journal(path, "h", 10, NAMES)
+    assert open(seal_path(path)).read() == "00" * 32 + "\n" and not os.path.exists(path)

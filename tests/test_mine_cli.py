@@ -296,3 +296,10 @@ def test_a_conviction_is_journaled_and_a_restart_does_not_trust_the_liar_again(t
     rep = run(mine_bundle(b, journal_path=path))
     assert rep.verified and rep.expected_matches and rep.wrong_miners == ["a"]
     assert rep.hosts[0].mined_by_others == 3000  # nothing of a's counts, the old lie included
+
+
+def test_out_over_the_journals_seal_is_refused_before_any_work(cli, tmp_path):
+    journal = tmp_path / "run.journal"
+    r = cli("mine", "--bundle", small_bundle(tmp_path), "--journal", str(journal), "--out", f"{journal}.seal")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "seal" in r.stderr
+    assert not journal.exists() and not os.path.exists(f"{journal}.seal")

@@ -175,6 +175,7 @@ def cmd_serve(args) -> int:
 
 def cmd_mine(args) -> int:
     import asyncio
+    import os
 
     _quiet_grpc()
 
@@ -193,6 +194,12 @@ def cmd_mine(args) -> int:
     for path in (args.out, args.journal):
         if path:
             check_folder(path)
+    if args.out and args.journal:
+        from ..mesh.journal import seal_path
+
+        if os.path.abspath(args.out) == os.path.abspath(seal_path(args.journal)):
+            raise InputError(f"--out {args.out}: that is the seal of --journal {args.journal}; write the report "
+                             f"elsewhere")
     # refuse everything refusable before a miner starts or a journal is created
     auth, cf = _auth(args.key_file, args.cluster, "" if args.cluster else "coordinator")
     peers = peers_of(cf) if cf else None

@@ -5,7 +5,7 @@ and mines only the rest; a miner convicted in an earlier run stays convicted.  T
 binds the journal to a bundle hash and a chunking.
 
 Every line carries an HMAC chained over all lines before it, under the journal's own key: 32
-random bytes in its seal file ``JOURNAL.key`` (mode 0600, made with the journal), independent
+random bytes in its seal file ``JOURNAL.seal`` (mode 0600, made with the journal), independent
 of every key a miner holds.  The seal also holds the journal's last line, written (atomically)
 before that line is appended: an entry can be neither forged, altered, reordered, dropped
 from the middle nor cut from the end; a line sealed but not yet appended when the
@@ -105,7 +105,7 @@ def _lines(path: str) -> list[bytes]:
 
 
 def seal_path(path: str) -> str:
-    return path + ".key"
+    return path + ".seal"
 
 
 def _read_seal(path: str) -> dict | None:
