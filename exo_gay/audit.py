@@ -1,10 +1,12 @@
 """Commit, then audit: a Merkle tree over a chunk's leaf fingerprints that also carries their XOR.
 
 A miner splits its chunk [start, start+count) into up to LEAVES contiguous leaves
-(`leaf_ranges`), XORs the colors of each, and commits to the root: every node hashes its
-children together with the XOR of its subtree, so the root binds both the chunk's value and
-every leaf. Only after the commitment does the auditor pick leaves (`choose_leaves`), ask for
-their values and paths, recompute those leaves itself and check them (`verify_path`).
+(`leaf_ranges`), XORs the colors of each, and commits to the root.  A leaf's digest binds its
+range and XOR; a node's digest binds both children's digests AND both children's XOR labels
+(its own label is their XOR), so by induction the root fixes every label in the tree: no
+label, a sibling's on an audit path included, can change without changing the root.
+Only after the commitment does the auditor pick leaves (`choose_leaves`), ask for their
+values and paths, recompute those leaves itself and check them (`verify_path`).
 A miner faking a fraction f of its leaves passes s independent audits with probability at most
 (1-f)^s (`detection_probability`).
 
@@ -40,8 +42,11 @@ def _leaf(context: bytes, start: int, count: int, value: int) -> bytes:
                           + count.to_bytes(16, "big") + (value & _U64).to_bytes(8, "big")).digest()
 
 
-def _node(left: bytes, right: bytes, value: int) -> bytes:
-    return hashlib.sha256(b"exo-gay/node\0" + left + right + (value & _U64).to_bytes(8, "big")).digest()
+def _node(left: bytes, left_xor: int, right: bytes, right_xor: int) -> bytes:
+    """A node commits to each child's digest and each child's XOR label (version 2 of the tree:
+    the first version hashed only the sum of the labels, which left a sibling's label unbound)."""
+    return hashlib.sha256(b"exo-gay/node2\0" + left + (left_xor & _U64).to_bytes(8, "big")
+                          + right + (right_xor & _U64).to_bytes(8, "big")).digest()
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def build(context: bytes, start: int, count: int, leaf_values: list[int]) -> Tre
         nxt = []
         for i in range(0, len(level) - 1, 2):
             (ld, lv), (rd, rv) = level[i], level[i + 1]
-            nxt.append((_node(ld, rd, lv ^ rv), lv ^ rv))
+            nxt.append((_node(ld, lv, rd, rv), lv ^ rv))
         if len(level) % 2:
             nxt.append(level[-1])
         level = tuple(nxt)
@@ -120,8 +125,8 @@ def verify_path(context: bytes, start: int, count: int, n_leaves: int, root: byt
             used += 1
             if not isinstance(sd, (bytes, bytearray)) or len(sd) != 32 or not 0 <= sv <= _U64:
                 return False
+            digest = _node(bytes(sd), sv, digest, acc) if k % 2 else _node(digest, acc, bytes(sd), sv)
             acc ^= sv
-            digest = _node(bytes(sd), digest, acc) if k % 2 else _node(digest, bytes(sd), acc)
         k //= 2
         size = (size + 1) // 2
     return used == len(path) and digest == root and acc == (value & _U64)

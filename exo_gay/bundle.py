@@ -30,13 +30,13 @@ from pydantic import (
 )
 
 from . import jsonfile, schema
+from .clusterfile import RESERVED_NAME as COORDINATOR  # the coordinator's name: never a bundle's host
 from .errors import InputError
 from .gayhy import ALGORITHMS, INDEX_SPACES, index_space_text
 from .registry import get_reduction
 from .spi import INDEX_SPACE, MASK64, fnv1a, hex64, mix
 
 BUNDLE_VERSION = 1
-COORDINATOR = "(coordinator)"  # the coordinator's name where hosts are named: never a bundle's host
 TOP_KEYS = ("version", "seed", "ranges", "total", "expected_xor", "algorithm", "game", "chunk_size")
 RANGE_KEYS = ("host", "start", "count", "polarity")
 

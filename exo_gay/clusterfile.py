@@ -68,9 +68,14 @@ def public_key_text(pub: bytes) -> str:
     return PUBLIC_PREFIX + pub.hex()
 
 
+RESERVED_NAME = "(coordinator)"  # the star's schedule credits its own recomputations to this name
+
+
 def _node_id(v: str) -> str:
     if not v or v != v.strip():
         raise ValueError(f"a node id {v!r} (empty or padded with spaces)")
+    if v == RESERVED_NAME:
+        raise ValueError(f"the name {RESERVED_NAME!r} is reserved (the coordinator's own results)")
     return v
 
 
@@ -115,6 +120,12 @@ def parse(doc: Any, where: str = "cluster") -> ClusterFile:
     clash = sorted(set(d.peers) & set(d.gay.coordinators)) if d else []
     if clash:
         problems.append(f"gay.coordinators.{clash[0]}: also a peer")
+    seen: dict[tuple[str, int], str] = {}
+    for node_id, p in (d.peers.items() if d else ()):
+        twin = seen.setdefault((p.address.strip().lower(), p.port), node_id)
+        if twin != node_id:
+            problems.append(f"peers.{node_id}: the same address as peers.{twin} ({p.address}:{p.port}): "
+                            f"one miner cannot be two")
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise InputError(f"{where}: {problems[0]}{more}")

@@ -1,8 +1,9 @@
 """Test miners: a real honest miner in-process, and adversarial miners built from mesh.proto.
 
 The adversary (``python tests/miner_harness.py --node-id X --behaviour B``) speaks the wire
-format only: mesh_pb2 messages, the commitment format of exo_gay/audit.py, and the reference
-colors of exo_gay/spi.py; it shares no code with exo_gay/mesh/service.py.  Behaviours:
+format only: mesh_pb2 messages, the commitment format of docs/proof.md (its own reading of it,
+tests/merkle_reference.py), and the reference colors of exo_gay/spi.py; it shares no code with
+exo_gay/mesh/service.py or exo_gay/audit.py.  Behaviours:
 
   honest[:S]        correct answers (after S seconds per chunk)
   lie-leaves:F      fakes a fraction F of each chunk's leaves, commitment consistent
@@ -11,6 +12,12 @@ colors of exo_gay/spi.py; it shares no code with exo_gay/mesh/service.py.  Behav
   lie-then-exit:N   fakes its first N chunks, then exits (kill -9 style)
   lie-own:A:B       fakes every chunk inside [A, B) (its own host's range), honest elsewhere
   no-audit          fakes every chunk and never answers an audit
+  dodge:K[:MODE]    fakes leaves 0..K-1 of every chunk, answers every audit that names none of
+                    them, and dodges one that does: MODE unavailable (default; UNAVAILABLE),
+                    exit (os._exit), stall (never answers), garbage (paths of random bytes)
+  forge-label:L[:I] honest leaves; the XOR label of node I (default 0; * = every node) at level L
+                    (1 = just above the leaves) replaced, the digests above it over the forged label: a root
+                    consistent with the lie (the attack on the unbound labels of issue 24)
   bad-path          answers Mine honestly, audits with a forged path
   stall             claims a tiny colors/s, never answers Mine
   malformed:KIND    KIND = deep (200k-deep JSON value), huge (a 900 KB value), int (5000 digits),
@@ -29,8 +36,9 @@ import os
 import sys
 
 import grpc
+import merkle_reference as ref
 
-from exo_gay import audit, spi
+from exo_gay import spi
 from exo_gay.mesh import mesh_pb2 as pb
 from exo_gay.mesh.client import open_channel
 from exo_gay.mesh.service import start_miner
@@ -59,13 +67,30 @@ def fake(leaf_start: int) -> int:
     return spi.mix(leaf_start) | 1
 
 
+class Tree:
+    """A commitment as the adversary keeps it: merkle_reference's levels."""
+
+    def __init__(self, start: int, count: int, lvls):
+        self.start, self.count, self.levels = start, count, lvls
+        self.root, self.value = lvls[-1][0]
+        self.n_leaves = len(lvls[0])
+
+    def leaf_value(self, k: int) -> int:
+        return self.levels[0][k][1]
+
+    def path(self, k: int) -> list[tuple[bytes, int]]:
+        return ref.path(self.levels, k)
+
+
 class Adversary:
     def __init__(self, node_id: str, behaviour: str):
         self.node_id = node_id
         self.kind, _, arg = behaviour.partition(":")
         self.arg = arg
         self.mined = 0
-        self.trees: dict[tuple, audit.Tree] = {}
+        self.audits = 0  # Audit calls received
+        self.dodged = 0
+        self.trees: dict[tuple, Tree] = {}
 
     def _lies_on_leaf(self, chunk_no: int, start: int, leaf_start: int) -> bool:
         k = self.kind
@@ -78,6 +103,9 @@ class Adversary:
             a, b = (int(x) for x in self.arg.split(":"))
             return a <= start < b
         return k == "no-audit"
+
+    def _faked_leaf(self, k: int) -> bool:
+        return self.kind == "dodge" and k < int(self.arg.split(":")[0])
 
     async def Mine(self, request, context):
         for ch in request.chunks:
@@ -93,10 +121,15 @@ class Adversary:
                 continue
             ctx = f"{request.bundle_hash}\0{request.seed}\0{request.algorithm}\0{request.game or 'xor'}".encode()
             leaves = []
-            for a, n in audit.leaf_ranges(ch.start, ch.count):
+            for k, (a, n) in enumerate(ref.ranges(ch.start, ch.count)):
                 v = spi.xor_range(request.seed, a, n)
-                leaves.append(v ^ fake(a) if self._lies_on_leaf(n_before, ch.start, a) else v)
-            tree = audit.build(ctx, ch.start, ch.count, leaves)
+                lie = self._lies_on_leaf(n_before, ch.start, a) or self._faked_leaf(k)
+                leaves.append(v ^ fake(a) if lie else v)
+            forge = None
+            if self.kind == "forge-label":
+                level, _, index = self.arg.partition(":")
+                forge = (int(level), None if index == "*" else int(index or 0), fake(ch.start))
+            tree = Tree(ch.start, ch.count, ref.levels(ctx, ch.start, ch.count, leaves, forge))
             self.trees[(ctx, ch.start, ch.count)] = tree
             self.mined += 1
             value, root = f'"{spi.hex64(tree.value)}"', tree.root
@@ -116,7 +149,7 @@ class Adversary:
 
         red = get_reduction(request.game)
         leaves = []
-        for a, n in audit.leaf_ranges(ch.start, ch.count):
+        for a, n in ref.ranges(ch.start, ch.count):
             shift = 1 if self._lies_on_leaf(n_before, ch.start, a) else 0
             leaves.append(reduce_range(request.seed, a + shift, n, request.algorithm, reduction=red, threads=1,
                                        backend="python"))
@@ -136,6 +169,21 @@ class Adversary:
         tree = self.trees.get((ctx, request.chunk.start, request.chunk.count))
         if tree is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no such commitment")
+        self.audits += 1
+        if any(self._faked_leaf(k) for k in request.leaves):
+            self.dodged += 1
+            mode = (self.arg.split(":") + ["unavailable"])[1]
+            if mode == "exit":
+                os._exit(0)
+            if mode == "stall":
+                await asyncio.sleep(3600)
+            if mode == "garbage":
+                return pb.AuditReply(bundle_hash=request.bundle_hash, start=tree.start, count=tree.count,
+                                     node_id=self.node_id, leaves=[
+                                         pb.LeafProof(index=k, value=int.from_bytes(os.urandom(8), "big"),
+                                                      path=[pb.Sibling(digest=os.urandom(32), xor=1)])
+                                         for k in request.leaves])
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "busy, try again later")
         proofs = []
         for k in request.leaves:
             path = [pb.Sibling(digest=d, xor=x) for d, x in tree.path(k)]

@@ -75,8 +75,9 @@ def merkle(ctx: bytes, ranges: list[tuple[int, int]], values: list[int]) -> list
                              + v.to_bytes(8, "big")).digest(), v) for (a, c), v in zip(ranges, values, strict=True)]
     levels = [level]
     while len(level) > 1:
-        nxt = [(hashlib.sha256(b"exo-gay/node\0" + level[i][0] + level[i + 1][0]
-                               + (level[i][1] ^ level[i + 1][1]).to_bytes(8, "big")).digest(),
+        # a node binds both children's digests and both XOR labels (docs/proof.md, issue 24)
+        nxt = [(hashlib.sha256(b"exo-gay/node2\0" + level[i][0] + level[i][1].to_bytes(8, "big")
+                               + level[i + 1][0] + level[i + 1][1].to_bytes(8, "big")).digest(),
                 level[i][1] ^ level[i + 1][1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])

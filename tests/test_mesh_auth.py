@@ -179,13 +179,15 @@ def test_key_files(tmp_path):
     hexkey = tmp_path / "hex.key"
     hexkey.write_text(KEY.hex() + "\n")
     assert load_key(str(hexkey)) == KEY
-    raw = tmp_path / "raw.key"
-    raw.write_bytes(b"  \xff\x00 a raw secret key\n")
-    assert load_key(str(raw)) == b"\xff\x00 a raw secret key"  # surrounding whitespace stripped
+    (tmp_path / "spaced.key").write_text("  " + KEY.hex() + "  \n\n")
+    assert load_key(str(tmp_path / "spaced.key")) == KEY  # surrounding whitespace stripped
+    (tmp_path / "raw.key").write_bytes(b"\xff\x00 a raw secret key of many bytes\n")
     (tmp_path / "empty.key").write_text("  \n")
-    (tmp_path / "short.key").write_text("tooshort\n")
-    for bad in ("empty.key", "absent.key", "short.key"):
-        with pytest.raises(InputError):
+    (tmp_path / "short.key").write_text("abcdef0123\n")
+    (tmp_path / "readme.key").write_text("# A README\n\nwith " + KEY.hex() + " inside\n")
+    (tmp_path / "public.key").write_text("ed25519:" + "ab" * 32 + "\n")
+    for bad in ("empty.key", "absent.key", "short.key", "raw.key", "readme.key", "public.key"):
+        with pytest.raises(InputError, match="key file"):
             load_key(str(tmp_path / bad))
 
 
@@ -231,7 +233,8 @@ def test_cli_ed25519_cluster_end_to_end(cli, tmp_path):
         r = cli("keygen", "--out", str(tmp_path / f"{name}.key"))
         pubs[name] = r.stdout.strip().splitlines()[-1]
     cluster = tmp_path / "cluster.json"
-    doc = {"peers": {n: {"address": "127.0.0.1", "port": 1, "gay": {"public_key": pubs[n]}} for n in ("a", "b")},
+    doc = {"peers": {n: {"address": "127.0.0.1", "port": 1 + i, "gay": {"public_key": pubs[n]}}
+                      for i, n in enumerate(("a", "b"))},
            "gay": {"coordinators": {"boss": pubs["boss"]}}}
     cluster.write_text(json.dumps(doc))
     procs = []
@@ -254,8 +257,8 @@ def test_cli_ed25519_cluster_end_to_end(cli, tmp_path):
         assert int(rep["combined"]["xor"], 16) == spi.xor_range(SEED, 0, total)
         assert all(m["capabilities"]["auth_mode"] == "ed25519" for m in rep["miners"])
         r = cli("mine", "--bundle", str(bundle), "--cluster", str(cluster), "--key-file", str(tmp_path / "a.key"),
-                "--json")  # a's key is a peer's, and a is a miner, not this coordinator: it still signs as a
-        assert r.returncode == 0
+                "--json")  # a's key is a peer's: only gay.coordinators may command work
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "coordinators" in r.stderr
     finally:
         for p in procs:
             p.kill()

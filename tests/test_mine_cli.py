@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -12,6 +13,7 @@ from exo_gay.bundle import make_bundle, parse_bundle
 
 SEED = 7202985
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "configs")
 
 
 def write(tmp_path, name, obj) -> str:
@@ -101,8 +103,10 @@ def test_other_bad_input_exits_2(cli, tmp_path):
 
 
 def test_a_journal_of_another_bundle_is_refused(cli, tmp_path):
+    from exo_gay.mesh.journal import Journal
+
     journal = tmp_path / "j.jsonl"
-    journal.write_text(json.dumps({"journal": 2, "bundle_hash": "0" * 64, "chunk_size": 1000}) + "\n")
+    Journal(str(journal), "0" * 64, 1000).close()
     r = cli("mine", "--bundle", small_bundle(tmp_path), "--journal", str(journal))
     assert r.returncode == 2 and "another bundle" in r.stderr
 
@@ -187,9 +191,55 @@ def test_unreachable_miners_end_the_run_with_a_hint(cli, tmp_path):
     cluster = write(tmp_path, "c.json", {"peers": {h: {"address": "127.0.0.1", "port": port} for h, port in
                                                    zip(("causality", "hatchery", "2-monad"), ports, strict=True)}})
     r = cli("mine", "--bundle", small_bundle(tmp_path), "--cluster", cluster, "--wait-peers", "0")
-    assert r.returncode == 1 and "NOT VERIFIED" in r.stdout
-    assert r.stdout.count("is `exo-gay serve` running there") == 3
-    assert "failed: causality, hatchery, 2-monad" in r.stdout
+    assert r.returncode == 1 and r.stdout.splitlines()[-1] == "NOT VERIFIED"
+    assert r.stdout.startswith("nothing mined: no miner answered (3 tried)")
+    for h, port in zip(("causality", "hatchery", "2-monad"), ports, strict=True):
+        assert re.search(rf"^  {h} +127\.0\.0\.1:{port}  connection refused$", r.stdout, re.M), r.stdout
+    assert f"exo-gay serve --node-id causality --port {ports[0]} &" in r.stdout
+    assert "the miners' word" not in r.stdout and len(r.stdout.splitlines()) <= 8
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+
+
+def test_mine_before_serve_on_a_terminal_says_what_it_waits_for_and_shows_no_frozen_bar(tmp_path):
+    cluster = os.path.join(CONFIGS, "cluster.loopback.json")  # nobody serves its ports in the tests
+    rc, lines = _on_a_terminal("mine", "--bundle", small_bundle(tmp_path), "--cluster", cluster,
+                               "--wait-peers", "1")
+    out = "\n".join(lines)
+    assert rc == 1 and "waiting up to 1 s for 3 peer(s)" in out and "causality at 127.0.0.1:42069" in out
+    assert "0/9K" not in out and "0%" not in out  # no progress bar before anything is mined
+    assert max(len(line) for line in lines if "waiting up to" not in line) <= 80, out
+
+
+def test_a_key_file_must_look_like_one(cli, tmp_path):
+    for path in (os.path.join(ROOT, "README.md"), os.path.join(CONFIGS, "bundle.example.json")):
+        r = cli("mine", "--bundle", small_bundle(tmp_path), "--key-file", path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a key file" in r.stderr
+        r = cli("serve", "--node-id", "x", "--port", "0", "--key-file", path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a key file" in r.stderr
+
+
+def test_a_finished_run_whose_out_cannot_be_written_still_prints_its_report_and_keeps_its_journal(cli, tmp_path):
+    journal = tmp_path / "run.journal"
+    r = cli("mine", "--bundle", small_bundle(tmp_path), "--out", "/proc/report.json", "--journal", str(journal))
+    assert r.returncode == 2 and r.stdout.splitlines()[-1] == "VERIFIED"
+    assert r.stderr.count("\n") == 1 and "--out /proc/report.json" in r.stderr and "journal kept" in r.stderr
+    assert journal.read_text().count("\n") == 1 + 9  # the header and 9 accepted chunks
+
+
+@pytest.mark.parametrize("command", ["serve", "mine", "keygen"])
+def test_help_describes_the_command_and_its_examples_need_no_file_an_earlier_step_did_not_make(cli, command):
+    r = cli(command, "--help", env={**os.environ, "COLUMNS": "80"})
+    usage, description = r.stdout.split("\n\n")[:2]
+    assert usage.startswith("usage:") and len(description.split()) >= 8 and not description.lstrip().startswith("-")
+    made = {"configs/bundle.example.json", "configs/cluster.loopback.json"}
+    examples = r.stdout.split("examples:")[1]
+    for line in examples.splitlines():
+        words = line.split()
+        if "--out" in words:
+            made.add(words[words.index("--out") + 1])
+        for flag in ("--bundle", "--key-file", "--cluster", "--journal"):
+            if flag in words and flag != "--journal":
+                assert words[words.index(flag) + 1] in made, (flag, line)
 
 
 @pytest.mark.parametrize("command", ["serve", "mine", "keygen"])
@@ -246,3 +296,10 @@ def test_a_conviction_is_journaled_and_a_restart_does_not_trust_the_liar_again(t
     rep = run(mine_bundle(b, journal_path=path))
     assert rep.verified and rep.expected_matches and rep.wrong_miners == ["a"]
     assert rep.hosts[0].mined_by_others == 3000  # nothing of a's counts, the old lie included
+
+
+def test_out_over_the_journals_seal_is_refused_before_any_work(cli, tmp_path):
+    journal = tmp_path / "run.journal"
+    r = cli("mine", "--bundle", small_bundle(tmp_path), "--journal", str(journal), "--out", f"{journal}.seal")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "seal" in r.stderr
+    assert not journal.exists() and not os.path.exists(f"{journal}.seal")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import textwrap
 from typing import Any
 
@@ -23,8 +25,8 @@ from ..cliutil import (
     print_table,
     progress,
     show_progress,
-    with_hint,
 )
+from ..clusterfile import RESERVED_NAME
 from ..errors import InputError
 from ..extras import require
 from ..jsonfile import atomic_write
@@ -33,13 +35,13 @@ from ..spi import MESH_PORT
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="run a miner (gRPC) that mines ranges for a coordinator",
-                       description="A miner: listens for `exo-gay mine` on gRPC, mines the ranges it is sent on "
-                                   "every core here and answers with a commitment the coordinator audits.",
+                       description="Run a miner: it mines the chunks a coordinator (exo-gay mine) sends, commits "
+                                   "to each with a Merkle root, and answers the audits. Runs until stopped.",
                        epilog=examples(f"exo-gay serve --node-id causality --port {MESH_PORT} --threads 1",
-                                       "# any free port, every message authenticated with a shared key:",
+                                       "# every message authenticated with a shared key (made first):",
+                                       "exo-gay keygen --shared --out cluster.key",
                                        "exo-gay serve --node-id hatchery --port 0 --key-file cluster.key",
-                                       "# this node's own key pair; the cluster file names who may send work:",
-                                       "exo-gay serve --node-id a --key-file a.key --cluster cluster.json"))
+                                       "# a key pair per node and a cluster file of public keys: docs/proof.md"))
     p.add_argument("--node-id", required=True, help="this miner's name (a bundle host or an exo node id)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", default=str(MESH_PORT),
@@ -55,15 +57,20 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("mine", help="mine a bundle on miners over gRPC, audit every answer, prove the result",
-                       description="The coordinator: splits a bundle into chunks, sends them to miners "
-                                   "(`exo-gay serve`, or local ones it starts), recomputes sampled leaves of "
-                                   "every answer and prints the combined fingerprint with what it guarantees.",
+                       description="Mine a bundle's ranges on miners (local ones by default, or exo-gay serve "
+                                   "processes named in a cluster file), audit every answer, and print the "
+                                   "combined fingerprint with what the audits prove.",
                        epilog=examples("exo-gay mine --bundle configs/bundle.example.json",
-                                       "# miners started with exo-gay serve, named in a cluster file:",
+                                       "# resumable (run it again after a kill), more audits, a JSON report:",
+                                       "exo-gay mine --bundle configs/bundle.example.json --journal run.journal \\",
+                                       "--audits 13 --json",
+                                       "# miners started first, each in a terminal of its own, named in a",
+                                       "# cluster file:",
+                                       f"exo-gay serve --node-id causality --port {MESH_PORT}",
+                                       f"exo-gay serve --node-id hatchery --port {MESH_PORT + 1}",
+                                       f"exo-gay serve --node-id 2-monad --port {MESH_PORT + 2}",
                                        "exo-gay mine --bundle configs/bundle.example.json \\",
-                                       "--cluster configs/cluster.loopback.json --out report.json",
-                                       "# resumable, with more audits, a JSON report:",
-                                       "exo-gay mine --bundle b.json --journal b.journal --audits 13 --json"))
+                                       "--cluster configs/cluster.loopback.json --out report.json"))
     p.add_argument("--bundle", required=True, metavar="BUNDLE.json",
                    help="the bundle (see exo-gay bundle make); - reads standard input")
     add_cluster_argument(p, help="the miners, in exo's manual-discovery format; every bundle host must be one "
@@ -92,9 +99,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("keygen", help="write a new key file (mode 0600): a node's key pair, or a shared key",
-                       description="Writes a new secret key file (mode 0600, never over an existing file): "
-                                   "a node's Ed25519 key pair, printing the public key for the cluster file, "
-                                   "or with --shared one HMAC key for the whole cluster.",
+                       description="Write a new secret key file (mode 0600, never over an existing file): an "
+                                   "Ed25519 key pair for one node (its public key is printed, for the cluster "
+                                   "file), or with --shared one HMAC key for the whole cluster.",
                        epilog=examples("exo-gay keygen --out a.key",
                                        "# (a key pair for node a: prints the public key for the cluster file)",
                                        "# one shared key for the whole cluster:",
@@ -105,34 +112,51 @@ def register(sub) -> None:
 
 
 def _auth(key_file: str | None, peers_file: str | None, name: str) -> tuple[Any, Any]:
-    """(authenticator or None, parsed cluster file or None)."""
+    """(authenticator or None, parsed cluster file or None).  ``name``: a miner's node id, or ""
+    for the coordinator (found by its public key among the cluster file's coordinators)."""
     from .. import clusterfile
     from ..mesh.auth import Ed25519Auth, load_authenticator
 
     cf = clusterfile.load(peers_file) if peers_file else None
     if key_file is None:
         return None, cf
-    auth = load_authenticator(key_file, name, cf.public_keys() if cf else {})
+    auth = load_authenticator(key_file, name, cf.public_keys() if cf else {},
+                              frozenset(cf.coordinators) if cf else frozenset())
     if isinstance(auth, Ed25519Auth):
         if cf is None:
             raise InputError("a secret key needs --cluster: the cluster file naming every node's public key")
-        mine = [n for n, pub in cf.public_keys().items() if pub == auth.public_key]
-        if name and name not in mine and name in cf.public_keys():
-            raise InputError(f"the cluster file names another public key for {name!r}")
-        if not name:
+        if name:  # a miner: its key is its peer entry's; work comes only from gay.coordinators
+            if cf.public_keys().get(name, auth.public_key) != auth.public_key:
+                raise InputError(f"the cluster file names another public key for {name!r}")
+            if not cf.coordinators:
+                raise InputError("the cluster file names no coordinator (gay.coordinators): "
+                                 "nobody could send this miner work")
+        else:
+            mine = [n for n, pub in cf.coordinators.items() if pub == auth.public_key]
             if len(mine) != 1:
-                raise InputError("this secret key's public key is not in the cluster file "
-                                 "(add it under gay.coordinators)")
+                raise InputError("this secret key is not one of the cluster file's coordinators "
+                                 "(add its public key under gay.coordinators)")
             auth = auth.named(mine[0])
     elif not name:
         auth = auth.named("coordinator")
     return auth, cf
 
 
+def _quiet_grpc() -> None:
+    """gRPC's C core logs every GOAWAY at INFO when a channel or server closes: noise on a
+    terminal.  Only a default (GRPC_VERBOSITY set by the user wins), set by the commands
+    before gRPC is first imported, never by importing a module."""
+    import os
+
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
 def cmd_serve(args) -> int:
     import asyncio
 
     require("mine")
+    _quiet_grpc()
+
     from ..mesh.service import MAX_OPEN_WORK, serve
 
     port = parse_int(args.port, "--port", hi=65535)
@@ -140,6 +164,8 @@ def cmd_serve(args) -> int:
     max_open = MAX_OPEN_WORK if args.max_open_work is None else parse_int(args.max_open_work, "--max-open-work", lo=1)
     if not args.node_id.strip() or args.node_id != args.node_id.strip():
         raise InputError("--node-id: empty or padded with spaces")
+    if args.node_id == RESERVED_NAME:
+        raise InputError(f"--node-id: {RESERVED_NAME!r} is reserved (the coordinator's own results)")
     auth, _ = _auth(args.key_file, args.cluster, args.node_id)
 
     def listening(bound: int, servicer: Any) -> None:
@@ -153,6 +179,8 @@ def cmd_serve(args) -> int:
 
 def cmd_mine(args) -> int:
     import asyncio
+
+    _quiet_grpc()
 
     require("mine")
     from ..bundle import load_bundle
@@ -169,18 +197,25 @@ def cmd_mine(args) -> int:
                 else parse_float(args.chunk_deadline, "--chunk-deadline", 0, 86400, above_lo=True))
     inputs = {"--bundle": args.bundle, "--cluster": args.cluster, "--key-file": args.key_file}
     check_output(args.journal, "--journal", inputs=inputs, example="mine.journal")
-    check_output(args.out, "--out", inputs={**inputs, "--journal": args.journal}, example="report.json")
+    if args.journal:
+        from ..mesh.journal import seal_path
+
+        inputs.update({"--journal": args.journal, "the journal's seal": seal_path(args.journal)})
+    check_output(args.out, "--out", inputs=inputs, example="report.json")
     # refuse everything refusable before a miner starts or a journal is created
     auth, cf = _auth(args.key_file, args.cluster, "" if args.cluster else "coordinator")
     peers = peers_of(cf) if cf else None
     setup = check_setup(bundle, [p.node_id for p in peers] if peers else bundle.hosts, replicas, audits, chunk,
-                        args.journal, auth.journal_key() if auth else None)
+                        args.journal)
 
-    with progress(bundle.total, "mine", show_progress(args.json)) as bar:
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []  # made when mining starts: no frozen bar while waiting for peers
         seen = [0]
 
         def on_progress(done: int) -> None:
-            bar.advance(done - seen[0])
+            if not bar:
+                bar.append(stack.enter_context(progress(bundle.total, "mine", show_progress(args.json))))
+            bar[0].advance(done - seen[0])
             seen[0] = done
 
         report = asyncio.run(mine_bundle(bundle, peers, miner_threads=threads, auth=auth, audits=audits,
@@ -188,12 +223,16 @@ def cmd_mine(args) -> int:
                                          chunk_deadline=deadline, on_progress=on_progress,
                                          setup=setup, wait_peers_s=wait))
     out = report.to_json()
-    if args.out:
-        atomic_write(args.out, dump_json(out))
     if args.json:
         print_json(out)
     else:
         print_report(out)
+    if args.out:  # after the report: a run whose --out cannot be written still shows its result
+        try:
+            atomic_write(args.out, dump_json(out))
+        except OSError as e:
+            raise InputError(f"--out {args.out}: cannot write the report ({e.strerror or e}); "
+                             f"the report is above{' and the journal kept' if args.journal else ''}") from None
     return EXIT_OK if report.verified else EXIT_FAILED
 
 
@@ -218,13 +257,50 @@ def _say(text: str) -> None:
     print(textwrap.fill(text, width=80, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False))
 
 
+_SHORT = ((r"Connection refused", "connection refused"), (r"DEADLINE_EXCEEDED", "no answer in time"),
+          (r"Name or service not known|DNS resolution failed", "unknown host"),
+          (r"UNAUTHENTICATED", "refused our key, or we refused its"), (r"UNAVAILABLE", "unreachable"))
+
+
+def short_reason(reason: str, width: int = 44) -> str:
+    """A miner's failure in a few words for the table (the JSON report has it whole)."""
+    for pattern, text in _SHORT:
+        if re.search(pattern, reason):
+            return text
+    return reason if len(reason) <= width else reason[:width - 3] + "..."
+
+
+def _nothing_mined(r: dict) -> bool:
+    return not r["combined"] and not any(m["chunks"] for m in r["miners"]) and not r["resumed_colors"]
+
+
+def _print_unreached(r: dict) -> None:
+    """Nobody mined anything: who was called where, and why it failed, in 80 columns."""
+    _say(f"nothing mined: no miner answered ({len(r['miners'])} tried)")
+    width = max(len(m["node_id"]) for m in r["miners"])
+    for m in r["miners"][:12]:
+        where = m["address"] or "(channel)"
+        print(f"  {m['node_id'][:24]:<{min(width, 24)}}  {where[:28]}  {short_reason(m['reason'], 24)}"[:80])
+    if len(r["miners"]) > 12:
+        print(f"  ... and {len(r['miners']) - 12} more")
+    first = r["miners"][0]
+    port = (first["address"] or "").rsplit(":", 1)[-1]
+    if any("Connection refused" in m["reason"] or "UNAVAILABLE" in m["reason"] for m in r["miners"]):
+        _say(f"start each miner first, e.g. exo-gay serve --node-id {first['node_id']}"
+             + (f" --port {port}" if port.isdigit() else "") + " &")
+    _say("NOT VERIFIED")
+
+
 def print_report(r: dict) -> None:
     def rate(x: float | None) -> str:
         return human_rate(x) if x else "-"
 
     def reason(row: dict) -> str:
-        return f" ({with_hint(row['reason'])})" if row["reason"] else ""
+        return f" ({short_reason(row['reason'])})" if row["reason"] else ""
 
+    if _nothing_mined(r) and r["miners"]:
+        _print_unreached(r)
+        return
     rows = []
     for h in r["hosts"]:
         status = h["status"] + reason(h)
@@ -245,20 +321,20 @@ def print_report(r: dict) -> None:
     c = r["combined"]
     value = (c["xor"] if r["game"] == "xor" else c["value"]) if c else "-"
     _say(f"combined {r['game']}: {value}  over {human_count(c['count'] if c else 0)} of "
-          f"{human_count(r['total'])} colors")
+         f"{human_count(r['total'])} colors")
     if r["expected_matches"] is not None:
         _say(f"expected_xor: {'MATCH' if r['expected_matches'] else 'MISMATCH'}")
     _say(f"bandwidth: {rate(r['colors_per_second'])} colors/s in {r['mining_seconds']:.3f} s "
-          f"(chunk {human_count(r['chunk_size'])}, replicas {r['replicas']}, audits {r['audits']} per chunk)"
-          + (f"; resumed {human_count(r['resumed_colors'])} colors from the journal" if r["resumed_colors"] else ""))
+         f"(chunk {human_count(r['chunk_size'])}, replicas {r['replicas']}, audits {r['audits']} per chunk)"
+         + (f"; resumed {human_count(r['resumed_colors'])} colors from the journal" if r["resumed_colors"] else ""))
     g = r["guarantee"]
     _say(f"guarantee: {g['text']}; audit cost {g['audit_share'] * 100:.2f}% of the work")
     if r["wrong_miners"]:
-        _say(f"wrong results from: {', '.join(r['wrong_miners'])} (all their work was redone)")
+        _say(f"convicted: {', '.join(r['wrong_miners'])} (all their work was redone)")
     if r["failed_miners"]:
         _say(f"failed: {', '.join(r['failed_miners'])}")
     if r["duplicates_ignored"]:
         _say(f"late duplicate results ignored: {r['duplicates_ignored']}")
     for p in r["problems"]:
-        _say(f"problem: {with_hint(p)}")
+        _say(f"problem: {p}")
     _say("VERIFIED" if r["verified"] else "NOT VERIFIED")

@@ -6,22 +6,24 @@ message (serialised deterministically with its ``auth`` field cleared).  A reque
 bound to one miner process: replayed to another node, or to the same node after it restarted
 (a new random boot id), it is refused; within one boot, a nonce is accepted once per window.
 
-Shared key (``HmacAuth``): one secret for the cluster, the simple option; every key holder
-can speak for every node.  Key pairs (``Ed25519Auth``, PyNaCl): each node signs with its own
-secret key, and the cluster file names every node's public key, so a node's answers can only
-come from that node.  Colors are public by construction: nothing is encrypted.
+Shared key (``HmacAuth``): one secret for the cluster, the simple option, with its limits:
+every key holder can speak for every node and as the coordinator (a miner can frame another
+miner, or command work).  Key pairs (``Ed25519Auth``, PyNaCl, recommended): each node signs
+with its own secret key and the cluster file names every node's public key, so a node's
+answers can only come from that node, and only the keys under ``gay.coordinators``
+(``commanders``) may command Mine and Audit.  Colors are public: nothing is encrypted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import logging
 import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 from ..clusterfile import is_hex, public_key_text
@@ -33,6 +35,7 @@ WINDOW_S = 60.0  # a message older or newer than this is refused
 NONCE_BYTES = 16
 MIN_KEY_BYTES = 16
 SECRET_PREFIX = "ed25519-secret:"
+COMMANDS = ("Mine", "Audit")  # the methods that make a miner work: coordinators only (Ed25519)
 
 
 class AuthError(Exception):
@@ -73,29 +76,29 @@ class HmacAuth:
         if not hmac.compare_digest(self._mac(payload), mac):
             raise AuthError("bad MAC (wrong key or altered message)")
 
-    def journal_key(self) -> bytes:
-        return hashlib.sha256(b"exo-gay/journal\0" + self.key).digest()
-
 
 class Ed25519Auth:
     """Per-node identity: sign with our own secret key, check others against known public keys."""
 
     mode = "ed25519"
 
-    def __init__(self, seed: bytes, name: str = "", trusted: dict[str, bytes] | None = None):
+    def __init__(self, seed: bytes, name: str = "", trusted: dict[str, bytes] | None = None,
+                 commanders: frozenset[str] | None = None):
         from nacl.signing import SigningKey
 
         self._sk = SigningKey(seed)
         self._seed = seed
         self.name = name
         self.trusted = dict(trusted or {})
+        # who may command Mine and Audit (the cluster file's coordinators); None: any trusted key
+        self.commanders = None if commanders is None else frozenset(commanders)
 
     @property
     def public_key(self) -> bytes:
         return bytes(self._sk.verify_key)
 
     def named(self, name: str) -> "Ed25519Auth":
-        return Ed25519Auth(self._seed, name, self.trusted)
+        return Ed25519Auth(self._seed, name, self.trusted, self.commanders)
 
     def seal(self, payload: bytes) -> bytes:
         return self._sk.sign(payload).signature
@@ -111,9 +114,6 @@ class Ed25519Auth:
             VerifyKey(pub).verify(payload, mac)
         except (BadSignatureError, ValueError, TypeError):
             raise AuthError(f"bad signature for {signer!r} (wrong key or altered message)") from None
-
-    def journal_key(self) -> bytes:
-        return hashlib.sha256(b"exo-gay/journal\0" + self._seed).digest()
 
 
 def sign(auth: Any, method: str, msg: Any, destination: str = "", boot_id: bytes = b"",
@@ -139,13 +139,18 @@ def check_reply(auth: Any, method: str, reply: Any, node_id: str, request_nonce:
 
 
 class RequestGuard:
-    """A miner's check of each request: MAC or signature, destination, boot id, window, nonce."""
+    """A miner's check of each request: MAC or signature, role, destination, boot id, window,
+    nonce.  A nonce is remembered for as long as its timestamp is acceptable (until the
+    timestamp plus the window), so a request stamped in the future cannot be replayed once
+    its nonce would otherwise be forgotten; when ``max_nonces`` live nonces are held, new
+    requests are refused rather than an old nonce forgotten early."""
 
     def __init__(self, auth: Any, node_id: str, boot_id: bytes, window_s: float = WINDOW_S,
                  max_nonces: int = 1 << 20):
         self.auth, self.node_id, self.boot_id = auth, node_id, boot_id
         self.window_s, self.max_nonces = window_s, max_nonces
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
+        self._seen: set[bytes] = set()
+        self._expiry: list[tuple[float, bytes]] = []  # heap of (when the nonce may be forgotten, nonce)
         self._lock = threading.Lock()
 
     def verify(self, method: str, msg: Any, any_boot: bool = False) -> str:
@@ -168,13 +173,18 @@ class RequestGuard:
         if a.boot_id != self.boot_id and not (any_boot and not a.boot_id):
             raise AuthError(f"{method}: for another boot of this miner (replayed across a restart?)")
         self.auth.check(a.signer, _payload(method, msg, b""), a.mac)
+        commanders = getattr(self.auth, "commanders", None)
+        if method in COMMANDS and commanders is not None and a.signer not in commanders:
+            raise AuthError(f"{method}: {a.signer!r} is not a coordinator of the cluster file (gay.coordinators)")
         with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now - self.window_s
-                                  or len(self._seen) >= self.max_nonces):
-                self._seen.popitem(last=False)
+            while self._expiry and self._expiry[0][0] < now:
+                self._seen.discard(heapq.heappop(self._expiry)[1])
             if a.nonce in self._seen:
                 raise AuthError(f"{method}: nonce already used (replayed message)")
-            self._seen[a.nonce] = now
+            if len(self._seen) >= self.max_nonces:
+                raise AuthError(f"{method}: {self.max_nonces} requests within the window already (try later)")
+            self._seen.add(a.nonce)
+            heapq.heappush(self._expiry, (a.timestamp_ms / 1000.0 + self.window_s, a.nonce))
         return a.signer
 
 
@@ -190,29 +200,43 @@ def _read(path: str) -> bytes:
         raise InputError(f"key file {path}: cannot read ({e.__class__.__name__})") from None
 
 
-def load_key(path: str) -> bytes:
-    """A shared key file: hex text (>= 32 hex digits) or raw bytes, surrounding whitespace
-    stripped; InputError if missing, or shorter than MIN_KEY_BYTES."""
-    data = _read(path).strip()
+KEY_FORMAT = "one line, as exo-gay keygen writes: 32+ hex digits, or ed25519-secret:<64 hex digits>"
+
+
+def _one_line(path: str) -> str:
+    """A key file's only line, surrounding whitespace stripped; InputError for anything else
+    (a README, a binary file, a public key): a key file has a recognisable format."""
+    data = _read(path)
     try:
-        s = data.decode("ascii")
-        if len(s) >= 32 and is_hex(s):
-            data = bytes.fromhex(s)
+        text = data.decode("ascii").strip()
     except UnicodeDecodeError:
-        pass
+        text = "\n\n"
+    if not text or "\n" in text or len(text) > 200:
+        raise InputError(f"key file {path}: not a key file (expected {KEY_FORMAT})")
+    return text
+
+
+def load_key(path: str) -> bytes:
+    """A shared key file: one line of hex (>= 32 hex digits, so >= MIN_KEY_BYTES bytes);
+    InputError if missing or of any other form."""
+    text = _one_line(path)
+    if not is_hex(text):
+        raise InputError(f"key file {path}: not a shared key (expected {KEY_FORMAT})")
+    data = bytes.fromhex(text)
     if len(data) < MIN_KEY_BYTES:
         raise InputError(f"key file {path}: a key needs at least {MIN_KEY_BYTES} bytes, got {len(data)}")
     return data
 
 
-def load_authenticator(path: str, name: str = "", trusted: dict[str, bytes] | None = None) -> Any:
+def load_authenticator(path: str, name: str = "", trusted: dict[str, bytes] | None = None,
+                       commanders: frozenset[str] | None = None) -> Any:
     """HmacAuth for a shared key file, Ed25519Auth for a secret key file written by keygen."""
-    data = _read(path).strip()
-    if data.startswith(SECRET_PREFIX.encode()):
-        hexseed = data[len(SECRET_PREFIX):].decode("ascii", "replace")
+    text = _one_line(path)
+    if text.startswith(SECRET_PREFIX):
+        hexseed = text[len(SECRET_PREFIX):]
         if len(hexseed) != 64 or not is_hex(hexseed):
             raise InputError(f"key file {path}: a malformed Ed25519 secret key")
-        return Ed25519Auth(bytes.fromhex(hexseed), name, trusted)
+        return Ed25519Auth(bytes.fromhex(hexseed), name, trusted, commanders)
     return HmacAuth(load_key(path), name)
 
 

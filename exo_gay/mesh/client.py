@@ -110,11 +110,12 @@ class MinerClient:
             raise MinerError("BAD_RESULT", "audit answer for other leaves than asked")
         return [LeafAnswer(p.index, p.value, [(s.digest, s.xor) for s in p.path]) for p in reply.leaves]
 
-    async def _unary(self, stub: Any, method: str, req: Any, timeout: float) -> Any:
+    async def _unary(self, stub: Any, method: str, req: Any, timeout: float,
+                     wait_for_ready: bool | None = None) -> Any:
         """Sign, call, and check the reply against this request's nonce."""
         self._sign(method, req)
         try:
-            reply = await stub(req, timeout=timeout)
+            reply = await stub(req, timeout=timeout, wait_for_ready=wait_for_ready)
         except grpc.aio.AioRpcError as e:
             raise _rpc_error(e) from None
         self._check(f"{method}.reply", reply, req.auth.nonce)
@@ -124,9 +125,10 @@ class MinerClient:
         req = pb.ColorAtRequest(seed=seed, index=index, algorithm="canonical")
         return (await self._unary(self._color_at, "ColorAt", req, timeout)).color
 
-    async def capabilities(self, timeout: float = 10.0) -> pb.CapabilitiesReply:
-        """Also learns the miner's boot id, which every later request names."""
+    async def capabilities(self, timeout: float = 10.0, wait_for_ready: bool | None = None) -> pb.CapabilitiesReply:
+        """Also learns the miner's boot id, which every later request names.  ``wait_for_ready``:
+        wait (up to the timeout) for a miner that is not listening yet instead of failing."""
         self.boot_id = b""
-        reply = await self._unary(self._caps, "Capabilities", pb.CapabilitiesRequest(), timeout)
+        reply = await self._unary(self._caps, "Capabilities", pb.CapabilitiesRequest(), timeout, wait_for_ready)
         self.boot_id = reply.boot_id
         return reply

@@ -2,9 +2,14 @@
 
 A coordinator killed and restarted with the same journal takes every accepted chunk from it
 and mines only the rest; a miner convicted in an earlier run stays convicted.  The first line
-binds the journal to a bundle hash and a chunking.  With a key (the coordinator's shared key
-or secret key), every line carries an HMAC chained over all lines before it, so an entry can
-be neither forged, altered, reordered nor dropped from the middle.
+binds the journal to a bundle hash and a chunking.
+
+Every line carries an HMAC chained over all lines before it, under the journal's own key: 32
+random bytes in its seal file ``JOURNAL.seal`` (mode 0600, made with the journal), independent
+of every key a miner holds.  The seal also holds the journal's last line, written (atomically)
+before that line is appended: an entry can be neither forged, altered, reordered, dropped
+from the middle nor cut from the end; a line sealed but not yet appended when the
+coordinator died is appended from the seal on resume.
 
 One rule for junk everywhere: a last line without its newline is torn (the process died
 mid-write): it is ignored and cut off before the next append.  Any complete line that is
@@ -25,7 +30,7 @@ from .. import jsonfile
 from ..bundle import COORDINATOR
 from ..errors import InputError
 
-JOURNAL_VERSION = 2
+JOURNAL_VERSION = 3
 MAX_BYTES = 1 << 30
 
 
@@ -99,13 +104,64 @@ def _lines(path: str) -> list[bytes]:
     return data.split(b"\n")[:-1]  # the part after the last newline is torn or empty
 
 
-def read_journal(path: str, bundle_hash: str, chunk_size: int, names: set[str],
-                 key: bytes | None = None) -> list[Event]:
+def seal_path(path: str) -> str:
+    return path + ".seal"
+
+
+def _read_seal(path: str) -> dict | None:
+    """The journal's seal {"key": bytes, "last": line}, None if there is none."""
+    try:
+        with open(seal_path(path), "rb") as f:
+            data = f.read(1 << 20)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise JournalError(f"journal {path}: cannot read its seal ({e.__class__.__name__})") from None
+    try:
+        seal = json.loads(data)
+        key = bytes.fromhex(seal["key"])
+        if len(key) != 32 or not isinstance(seal.get("last", ""), str):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise JournalError(f"journal {path}: its seal {seal_path(path)} is not one") from None
+    return {"key": key, "last": seal.get("last", "")}
+
+
+def _write_seal(path: str, key: bytes, last: str) -> None:
+    tmp = seal_path(path) + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(json.dumps({"key": key.hex(), "last": last}))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, seal_path(path))
+
+
+def _check(ev: dict, mac: Any, key: bytes, prev: bytes, where: str) -> bytes:
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _chain(key, prev, ev).hex()):
+        raise JournalError(f"{where}: fails its authentication (altered, forged, or written with another key)")
+    return bytes.fromhex(mac)
+
+
+def read_journal(path: str, bundle_hash: str, chunk_size: int, names: set[str]) -> list[Event]:
     """The events of an existing journal ([] if there is none or it is empty); JournalError if
-    it is foreign, altered, or holds a line that is not a valid entry."""
+    it is foreign, altered, cut, or holds a line that is not a valid entry."""
     lines = _lines(path)
+    seal = _read_seal(path)
     if not lines:
+        if seal is not None and seal["last"]:
+            raise JournalError(f"journal {path}: empty, but its seal {seal_path(path)} names a last line "
+                               f"(cut?); remove both to start over")
         return []
+    if seal is None:
+        try:
+            first = json.loads(lines[0])
+        except ValueError:
+            first = None
+        if isinstance(first, dict) and first.get("journal") == JOURNAL_VERSION:
+            raise JournalError(f"journal {path}: its seal {seal_path(path)} is missing")
+        raise JournalError(f"journal {path}: not an exo-gay journal (it is left untouched)")
+    key = seal["key"]
     events: list[Event] = []
     prev = b""
     for n, line in enumerate(lines):
@@ -118,14 +174,7 @@ def read_journal(path: str, bundle_hash: str, chunk_size: int, names: set[str],
             raise
         if not isinstance(ev, dict):
             raise JournalError(f"{where}: not an entry" if n else f"journal {path}: not an exo-gay journal")
-        mac = ev.pop("mac", None)
-        if key is not None:
-            if not isinstance(mac, str) or not hmac.compare_digest(mac, _chain(key, prev, ev).hex()):
-                raise JournalError(f"{where}: fails its authentication (altered, forged, or written with "
-                                   f"another key)" if n or mac else f"journal {path}: written without a key")
-            prev = bytes.fromhex(mac)
-        elif mac is not None:
-            raise JournalError(f"journal {path}: authenticated: give the key it was written with")
+        prev = _check(ev, ev.pop("mac", None), key, prev, where)
         if n == 0:
             if ev.get("journal") != JOURNAL_VERSION:
                 raise JournalError(f"journal {path}: not an exo-gay journal (it is left untouched)")
@@ -136,27 +185,46 @@ def read_journal(path: str, bundle_hash: str, chunk_size: int, names: set[str],
                                    f"differs from {chunk_size}")
             continue
         events.append(_event(ev, names, where))
+    pending = _pending(path, seal, lines[-1], prev)
+    if pending is not None:
+        events.append(_event(pending, names, f"journal {path}: its sealed last line"))
     return events
 
 
-def _last_mac(path: str) -> bytes:
-    lines = _lines(path)
-    if not lines:
-        return b""
-    mac = jsonfile.loads(lines[-1], "journal", JournalError).get("mac")
-    return bytes.fromhex(mac) if isinstance(mac, str) else b""
+def _pending(path: str, seal: dict, last: bytes, prev: bytes) -> dict | None:
+    """The sealed line the coordinator died before appending, or None when the journal ends
+    with the sealed line; JournalError when it ends anywhere else (cut, or lines added)."""
+    if seal["last"].encode() == last:
+        return None
+    try:
+        ev = json.loads(seal["last"])
+        _check(ev, ev.pop("mac", None), seal["key"], prev, "")
+        return ev
+    except (ValueError, TypeError, AttributeError, JournalError):
+        raise JournalError(f"journal {path}: does not end with the line its seal names (cut or altered); "
+                           f"it is left untouched") from None
 
 
 class Journal:
-    """Appends to a journal that read_journal accepted (or starts one)."""
+    """Appends to a journal that read_journal accepted (or starts one, with its seal)."""
 
-    def __init__(self, path: str, bundle_hash: str, chunk_size: int, key: bytes | None = None):
-        self.path, self.key = path, key
+    def __init__(self, path: str, bundle_hash: str, chunk_size: int):
+        self.path = path
         keep = self._cut_torn_tail()
-        self._prev = _last_mac(path) if keep else b""
+        seal = _read_seal(path)
+        self.key = seal["key"] if seal else os.urandom(32)
+        if seal is None:
+            _write_seal(path, self.key, "")
         self._f = open(path, "a", encoding="utf-8")
+        self._prev = b""
         if keep == 0:
             self._write({"journal": JOURNAL_VERSION, "bundle_hash": bundle_hash, "chunk_size": chunk_size})
+            return
+        last = _lines(path)[-1]
+        self._prev = bytes.fromhex(json.loads(last)["mac"])
+        if seal and seal["last"] and seal["last"].encode() != last:  # sealed, then died before appending
+            self._append(seal["last"])
+            self._prev = bytes.fromhex(json.loads(seal["last"])["mac"])
 
     def _cut_torn_tail(self) -> int:
         """Cut a torn last line off, so the next append starts a line of its own; the size left."""
@@ -170,11 +238,14 @@ class Journal:
         return keep
 
     def _write(self, ev: dict[str, Any]) -> None:
-        if self.key is not None:
-            mac = _chain(self.key, self._prev, ev)
-            self._prev = mac
-            ev = {**ev, "mac": mac.hex()}
-        self._f.write(json.dumps(ev, separators=(",", ":")) + "\n")
+        mac = _chain(self.key, self._prev, ev)
+        self._prev = mac
+        line = json.dumps({**ev, "mac": mac.hex()}, separators=(",", ":"))
+        _write_seal(self.path, self.key, line)  # first the seal, then the line: a cut is always seen
+        self._append(line)
+
+    def _append(self, line: str) -> None:
+        self._f.write(line + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
 

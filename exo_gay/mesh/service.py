@@ -44,6 +44,7 @@ MAX_RUNNING = 2
 MAX_PER_CLIENT = 2
 MAX_OPEN_WORK = 1 << 36  # colors per call accepted without authentication
 MAX_TREES = 1024  # commitments kept for audits (about 20 KiB each)
+MAX_WATCHES = 64  # open Health.Watch streams per server (each holds a task until its caller leaves)
 
 
 class MinerServicer:
@@ -89,10 +90,11 @@ class MinerServicer:
 
     # -- helpers
     async def _authenticate(self, method: str, request: Any, context: Any, any_boot: bool = False) -> str:
-        """The client's name: the signer when authenticated, else the caller's host."""
+        """The client's identity: the signer when authenticated, else the caller's connection
+        (address and port: without a key, one local client must not use up the limit of every
+        other client on the same host)."""
         if self.guard is None:
-            peer = context.peer() or ""
-            return peer.rsplit(":", 1)[0]
+            return context.peer() or ""
         try:
             return self.guard.verify(method, request, any_boot)
         except AuthError as e:
@@ -265,7 +267,7 @@ def _handlers(servicer: MinerServicer) -> Any:
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
-def add_health(server: Any, services: tuple[str, ...] = ("", SERVICE)) -> None:
+def add_health(server: Any, services: tuple[str, ...] = ("", SERVICE), max_watches: int = MAX_WATCHES) -> None:
     """Standard gRPC health (grpc.health.v1): SERVING for "" and the Miner service.
 
     Served from our own copy of the health messages (health.proto, in a private descriptor
@@ -278,9 +280,17 @@ def add_health(server: Any, services: tuple[str, ...] = ("", SERVICE)) -> None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
         return Resp(status=Resp.SERVING)
 
+    watching = [0]
+
     async def watch(request: Any, context: Any):
-        yield Resp(status=Resp.SERVING if request.service in services else Resp.SERVICE_UNKNOWN)
-        await asyncio.Event().wait()  # until the caller goes away
+        if watching[0] >= max_watches:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{max_watches} health watches already open")
+        watching[0] += 1
+        try:
+            yield Resp(status=Resp.SERVING if request.service in services else Resp.SERVICE_UNKNOWN)
+            await asyncio.Event().wait()  # until the caller goes away
+        finally:
+            watching[0] -= 1
 
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(HEALTH_SERVICE, {
         "Check": grpc.unary_unary_rpc_method_handler(check, Req.FromString, Resp.SerializeToString),

@@ -6,6 +6,7 @@ so nothing here depends on the grpcio version that made the stubs (exo pins its 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .. import jsonfile
@@ -22,10 +23,18 @@ CAPABILITIES = f"/{SERVICE}/Capabilities"
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_CHUNKS_PER_CALL = 4096
 MAX_VALUE_CHARS = 64 << 10  # a reduction value's JSON text
-CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+_LIMITS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+           ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+# gRPC's own retry policy for a transient UNAVAILABLE (backing off 0.25, 0.5, 1, 2 s) on Mine,
+# Capabilities and ColorAt; never on Audit: a miner answers its audit in one call or is convicted.
+RETRY_POLICY = {"maxAttempts": 5, "initialBackoff": "0.25s", "maxBackoff": "2s", "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"]}
+SERVICE_CONFIG = {"methodConfig": [{"name": [{"service": SERVICE, "method": m} for m in ("Mine", "Capabilities",
+                                                                                          "ColorAt")],
+                                    "retryPolicy": RETRY_POLICY}]}
+CHANNEL_OPTIONS = _LIMITS + [("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(SERVICE_CONFIG))]
 # A server refuses a port another process listens on (gRPC sets SO_REUSEPORT by default).
-SERVER_OPTIONS = CHANNEL_OPTIONS + [("grpc.so_reuseport", 0)]
+SERVER_OPTIONS = _LIMITS + [("grpc.so_reuseport", 0)]
 
 # (request class, response class) per method, for (de)serialisers on both ends.
 METHODS = {
