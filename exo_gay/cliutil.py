@@ -318,11 +318,12 @@ OUTPUT_POLICY = "written whole or not at all; an existing FILE is replaced"
 
 
 def _same_file(a: str, b: str) -> bool:
-    """Both exist and are one file (links and other spellings of the path included)."""
+    """One file, links and other spellings of the path included; also when one of them is yet to be
+    written (a journal the run creates): then their resolved paths are compared."""
     try:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet)
-        return False
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def check_output(path: str | None, flag: str, *, inputs: dict[str, str | None] | None = None,

@@ -303,3 +303,11 @@ def test_out_over_the_journals_seal_is_refused_before_any_work(cli, tmp_path):
     r = cli("mine", "--bundle", small_bundle(tmp_path), "--journal", str(journal), "--out", f"{journal}.seal")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "seal" in r.stderr
     assert not journal.exists() and not os.path.exists(f"{journal}.seal")
+
+
+def test_out_equal_to_a_journal_not_yet_written_is_refused_before_any_work(cli, tmp_path):
+    # the journal does not exist before the run: the same path must still be refused up front
+    journal = tmp_path / "run.journal"
+    r = cli("mine", "--bundle", small_bundle(tmp_path), "--journal", str(journal), "--out", str(journal))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--journal" in r.stderr
+    assert not journal.exists() and not os.path.exists(f"{journal}.seal")
