@@ -315,7 +315,10 @@ class Ring:
                 env[exo_plugin.ENV_KEEP_ALL] = "0" if "--no-keep-all-nodes" in extra else "1"
                 cmd = [str(exo.python), "-m", f"{PKG}.main", *exo_args]
             else:
-                cmd = [str(exo.python), "-m", "exo_gay", "exo", "--module", f"{PKG}.main", *extra, "--", *exo_args]
+                miner_flag = ["--miner"] if miner else []  # the command's flag; the env route uses the variable
+                env.pop(exo_plugin.ENV_MINER, None)
+                cmd = [str(exo.python), "-m", "exo_gay", "exo", "--module", f"{PKG}.main", *miner_flag, *extra,
+                       "--", *exo_args]
             self.logs[i] = tmp / f"{i}.log"
             with open(self.logs[i], "w") as log:
                 self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -521,3 +524,73 @@ def test_plan_lines_reach_the_node_log_under_the_cli_logging():
     plan_lines = [ln for ln in r.stdout.splitlines() if ln.startswith(exo_plugin.PLAN_LOG_PREFIX)]
     assert len(plan_lines) == 1
     assert r.stderr.splitlines() == ["exo-gay exo: warning: careful"]
+
+
+# ------------------------------------------------------------------ exo-gay doctor
+
+def doctor(python: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([python, "-m", "exo_gay", "doctor", *args], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=cwd)
+
+
+@pytest.mark.skipif(OUTER_HAS_EXO, reason="exo is importable in the Python running pytest")
+def test_doctor_without_exo_exits_1_and_its_first_line_says_the_fix():
+    r = doctor(sys.executable, "--model", "llama-3.2-1b")
+    assert r.returncode == 1, r.stderr
+    first, *rest = r.stdout.splitlines()
+    assert first.startswith("plugin: will NOT load: neither exe.main nor exo.main is importable")
+    assert "pip install 'exo @ git+https://github.com/exo-explore/exo.git@5f18faec" in first
+    assert "exo: exo.main not importable" in rest
+    assert any(x.startswith("costs: llama-3.2-1b: 16 layers, 695,242,752 bytes, from card table") for x in rest)
+    assert any(x.startswith("miner: off") for x in rest)
+
+
+def test_doctor_refuses_a_package_named_exo_that_is_not_legacy_exo(tmp_path):
+    """exo v1 (or anything else) named exo, with a main but not the legacy layout: the plugin will not load."""
+    (tmp_path / "exo").mkdir()
+    (tmp_path / "exo" / "__init__.py").write_text("")
+    (tmp_path / "exo" / "main.py").write_text("raise SystemExit('not to be run')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    r = doctor(sys.executable, "--json", env=env)
+    assert r.returncode == 1, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["exo"]["importable"] is True and rep["plugin"]["loads"] is False
+    assert "exo.topology" in rep["plugin"]["why_not"]
+
+
+def test_doctor_bad_model_is_one_line_exit_2(cli):
+    r = cli("doctor", "--model", "no-such-org/no-such-model")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no-such-org/no-such-model" in r.stderr
+
+
+@pytest.mark.exo
+def test_doctor_in_exos_venv_says_the_plugin_loads_by_both_routes(legacy_exo, tmp_path):
+    env = legacy_exo.env(**{exo_plugin.ENV_STRATEGY: "gay"})
+    r = doctor(str(legacy_exo.python), "--model", "llama-3.2-1b", "--json", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["plugin"] == {"loads": True, "module": "exo.main", "why_not": None}
+    assert rep["exo"]["version"] == "0.0.1" and rep["exe"]["importable"] is False
+    assert rep["python"]["version"].startswith("3.12")
+    # exo's own pins are met here, except tinygrad (a git URL in exo's setup.py, its release here)
+    assert rep["pins"]["missing"] == [] and [d.split()[0] for d in rep["pins"]["differ"]] == ["tinygrad"]
+    assert rep["routes"]["hook"]["active"] is True and rep["routes"]["hook"]["pth"]
+    assert rep["costs"]["source"].startswith("card table") and rep["costs"]["weight_bytes"] == 695242752
+    assert rep["miner"]["on"] is False
+    # the variable unset and the miner on: the hook is there but idle, the miner says what it will use
+    env = legacy_exo.env(**{exo_plugin.ENV_MINER: "1"})
+    r = doctor(str(legacy_exo.python), env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "plugin: loads into exo.main"
+    assert any("variable not set to gay" in x and "exo's default strategy" in x for x in lines)
+    assert any(x.startswith("miner: on (EXO_GAY_MINER=1") for x in lines)
+
+
+@pytest.mark.exo
+def test_doctor_with_the_exe_fork_on_the_path_picks_the_fork(legacy_exo, tmp_path):
+    r = doctor(str(legacy_exo.python), "--json", env=legacy_exo.env(fork=True), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["plugin"]["module"] == "exe.main" and rep["plugin"]["loads"] is True
+    assert rep["exe"]["importable"] and rep["exe"]["path"].startswith(str(legacy_exo.fork_path))
