@@ -4,7 +4,8 @@ The recipe of docs/exo.md, offline: exo from the snapshot `/work/shared/exo-src/
 (or `$EXO_GAY_EXO_SRC`) instead of its git URL, exo's own `install_requires` (read from its setup.py)
 with the one requirement that cannot be fetched here (tinygrad by git URL) taken from the index at the
 release of that commit, MLX for Linux CPU (mlx 0.25.2, the nearest Linux wheel to exo's macOS pin
-0.22.0, and exo's mlx-lm 0.21.1), then this checkout of exo-gay (editable) into the same venv.
+0.22.0, and exo's mlx-lm 0.21.1), then this checkout of exo-gay (editable, so edits need no rebuild)
+into the same venv.
 
 It is built once into `${EXO_GAY_CACHE:-~/.cache/exo-gay}/exo-legacy-<key>` (the key covers the
 snapshot, the pins, the Python, this checkout's path and its packaging files) and reused while complete
@@ -37,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMMIT = "5f18faec1758ffa79d6db1d463b4b8bca211a0a8"
 DEFAULT_SRC = Path("/work/shared/exo-src/exo-legacy-5f18faec.tar.gz")
-BUILD_VERSION = "1"  # bump when the recipe below changes
+BUILD_VERSION = "2"  # bump when the recipe below changes
 # exo's install_requires are used as they are, except tinygrad (a git URL); these pin what exo leaves open
 # or names only for macOS (mlx), the same constraints ../shared/exo-real uses.
 CONSTRAINTS = """\
@@ -174,7 +175,7 @@ def build(d: Path, src: Path, py: Path) -> None:
     _run([py, "-m", "venv", venv], log)
     pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     cwd = dict(cwd=d)  # never from a folder holding exo/ (it would shadow the installed exo)
-    _run([*pip, "--no-deps", "-e", exo_src], log, **cwd)
+    _run([*pip, "--no-deps", exo_src], log, **cwd)  # as a user's `pip install "exo @ git+..."` (not editable)
     mlx = MLX_LINUX if sys.platform.startswith("linux") else []  # exo's setup.py adds mlx on Apple
     _run([*pip, "-c", d / "constraints.txt", "-r", d / "exo-requirements.txt", *mlx], log, **cwd)
     extras = _extras_for_exo()

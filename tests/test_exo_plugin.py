@@ -194,6 +194,17 @@ def test_variable_set_swaps_the_class_when_exo_main_is_looked_up(legacy_exo):
     assert r.stdout.split() == ["GayPartitioningStrategy", "True", "True", "latency"]
 
 
+@pytest.mark.exo
+def test_exo_gay_in_exos_venv_moves_none_of_exos_pins(legacy_exo, tmp_path):
+    r = subprocess.run([str(legacy_exo.python), "-m", "pip", "check"], capture_output=True, text=True,
+                       cwd=tmp_path, env=legacy_exo.env(), timeout=120)
+    assert r.returncode == 0 and "No broken requirements found." in r.stdout, r.stdout + r.stderr
+    v = legacy_exo.info()["versions"]  # pip freeze after exo-gay went in: exo's own pins
+    assert (v["protobuf"], v["grpcio"], v["numpy"], v["transformers"], v["pydantic"]) == (
+        "5.28.1", "1.70.0", "2.0.0", "4.46.3", "2.9.2")
+    assert (v["mlx"], v["mlx-lm"]) == ("0.25.2", "0.21.1")
+
+
 # What the plugin costs at exo's start with the miner off: the hook fires on exo.main, the strategy
 # plans a topology of exo's own types; none of the miner's modules (kernels, numba, grpc's miner
 # service, zenoh, nacl) is imported, and exo's API class is exo's own.
