@@ -1,9 +1,10 @@
 """A Python 3.12 venv of the real legacy exo (commit 5f18faec) with exo-gay installed, for the tests.
 
-The recipe of docs/exo.md, offline: exo from the snapshot `/work/shared/exo-src/exo-legacy-5f18faec.tar.gz`
-(or `$EXO_GAY_EXO_SRC`) instead of its git URL, exo's own `install_requires` (read from its setup.py)
-with the one requirement that cannot be fetched here (tinygrad by git URL) taken from the index at the
-release of that commit, MLX for Linux CPU (mlx 0.25.2, the nearest Linux wheel to exo's macOS pin
+The recipe of docs/exo.md, offline: exo from the snapshot `exo-legacy-5f18faec.tar.gz` (`$EXO_GAY_EXO_SRC`,
+else `../shared/exo-src/` beside the checkout, else /work/shared/exo-src/) instead of its git URL,
+exo's own `install_requires` (read from its setup.py)
+with the one requirement that cannot be fetched here (tinygrad by git URL) taken from the index at its
+nearest release (0.10.0), MLX for Linux CPU (mlx 0.25.2, the nearest Linux wheel to exo's macOS pin
 0.22.0, and exo's mlx-lm 0.21.1), then this checkout of exo-gay (editable, so edits need no rebuild)
 into the same venv.
 
@@ -38,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMMIT = "5f18faec1758ffa79d6db1d463b4b8bca211a0a8"
 DEFAULT_SRC = Path("/work/shared/exo-src/exo-legacy-5f18faec.tar.gz")
-BUILD_VERSION = "2"  # bump when the recipe below changes
+BUILD_VERSION = "3"  # bump when the recipe below changes
 # exo's install_requires are used as they are, except tinygrad (a git URL); these pin what exo leaves open
 # or names only for macOS (mlx), the same constraints ../shared/exo-real uses.
 CONSTRAINTS = """\
@@ -86,10 +87,15 @@ class Unavailable(Exception):
 
 
 def snapshot() -> Path:
-    p = Path(os.environ.get("EXO_GAY_EXO_SRC") or DEFAULT_SRC)
-    if not p.is_file():
-        raise Unavailable(f"no legacy exo snapshot at {p} (set EXO_GAY_EXO_SRC to exo-legacy-5f18faec.tar.gz)")
-    return p
+    """$EXO_GAY_EXO_SRC, else ../shared/exo-src/ beside the checkout, else the project's shared folder."""
+    if os.environ.get("EXO_GAY_EXO_SRC"):
+        cands = [Path(os.environ["EXO_GAY_EXO_SRC"])]
+    else:
+        cands = [ROOT.parent / "shared" / "exo-src" / DEFAULT_SRC.name, DEFAULT_SRC]
+    for p in cands:
+        if p.is_file():
+            return p
+    raise Unavailable(f"no legacy exo snapshot at {cands[0]} (set EXO_GAY_EXO_SRC to exo-legacy-5f18faec.tar.gz)")
 
 
 def python312() -> Path:
@@ -179,7 +185,7 @@ def build(d: Path, src: Path, py: Path) -> None:
     mlx = MLX_LINUX if sys.platform.startswith("linux") else []  # exo's setup.py adds mlx on Apple
     _run([*pip, "-c", d / "constraints.txt", "-r", d / "exo-requirements.txt", *mlx], log, **cwd)
     extras = _extras_for_exo()
-    _run([*pip, "-c", d / "constraints.txt", "-e", f"{ROOT}{extras}"], log, **cwd)
+    _run([*pip, "-e", f"{ROOT}{extras}"], log, **cwd)  # as a user would: no constraints (pip check tests it)
     make_fork(exo_src / "exo", d / "fork" / "exe")
     freeze = subprocess.run([venv / "bin" / "python", "-m", "pip", "freeze"], capture_output=True, text=True,
                             cwd=d).stdout
@@ -203,6 +209,24 @@ def _extras_for_exo() -> str:
     return "[mine]" if "mine" in opt else ""
 
 
+def prune(base: Path, keep: Path) -> None:
+    """Remove this checkout's older builds (another key, same checkout) that no session holds."""
+    for old in base.glob("exo-legacy-*"):
+        if old == keep or not old.is_dir():
+            continue
+        try:
+            if json.loads((old / "COMPLETE").read_text()).get("checkout") != str(ROOT):
+                continue
+        except (OSError, ValueError):
+            continue
+        with open(base / f"{old.name}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # being built or checked right now
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def ensure() -> LegacyExo:
     """Find or build the venv; raises Unavailable (skip) or RuntimeError (a real failure)."""
     src, py = snapshot(), python312()
@@ -214,6 +238,7 @@ def ensure() -> LegacyExo:
         try:
             if not (d / "COMPLETE").is_file():
                 build(d, src, py)
+                prune(base, keep=d)
         finally:
             with contextlib.suppress(OSError):
                 fcntl.flock(lock, fcntl.LOCK_UN)
