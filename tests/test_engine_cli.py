@@ -102,7 +102,7 @@ def test_bench_json_reports_rows_and_targets(cli):
 
 def test_help_lists_commands(cli):
     r = cli("--help")
-    for cmd in ("fingerprint", "colors", "gayhy", "bench"):
+    for cmd in ("fingerprint", "colors", "gayhy", "bench", "exo", "doctor"):
         assert cmd in r.stdout
 
 
