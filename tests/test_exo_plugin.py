@@ -79,6 +79,12 @@ def test_measured_color_rate_is_positive_and_names_its_backend():
     assert rate > 0 and isinstance(backend, str) and backend
 
 
+def test_the_miner_is_opt_in():
+    assert not exo_plugin.miner_on({}) and not exo_plugin.miner_on({exo_plugin.ENV_MINER: "0"})
+    assert not exo_plugin.miner_on({exo_plugin.ENV_MINER: ""})
+    assert exo_plugin.miner_on({exo_plugin.ENV_MINER: "1"}) and exo_plugin.miner_on({exo_plugin.ENV_MINER: " On "})
+
+
 def test_module_default_prefers_the_fork_then_exo():
     assert exo_plugin.default_module(lambda m: True) == "exe.main"
     assert exo_plugin.default_module(lambda m: m == "exo.main") == "exo.main"
