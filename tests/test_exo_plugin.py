@@ -327,9 +327,10 @@ class Ring:
                 env[exo_plugin.ENV_MINER] = "1"
             if tflops[i] is not None:  # None: the node measures its color bandwidth
                 env[exo_plugin.ENV_TFLOPS] = str(tflops[i])
+            # every node states it (the strategy's default may change): both routes read the variable
+            env[exo_plugin.ENV_KEEP_ALL] = "0" if "--no-keep-all-nodes" in extra else "1"
             if k == 1:  # exo's own command, selected by the variable through the startup hook
                 env[exo_plugin.ENV_STRATEGY] = "gay"
-                env[exo_plugin.ENV_KEEP_ALL] = "0" if "--no-keep-all-nodes" in extra else "1"
                 cmd = [str(exo.python), "-m", f"{PKG}.main", *exo_args]
             else:
                 miner_flag = ["--miner"] if miner else []  # the command's flag; the env route uses the variable

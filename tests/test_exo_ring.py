@@ -125,6 +125,7 @@ class MlxRing:
                           EXO_GAY_TEST_PROBE=pkg, EXO_GAY_TEST_LOADS="1")
             env["PYTHONPATH"] = os.pathsep.join(x for x in (str(PROBE), env.get("PYTHONPATH")) if x)
             env[exo_plugin.ENV_TFLOPS] = str(tflops)
+            env[exo_plugin.ENV_KEEP_ALL] = "1"  # every node keeps layers (memory allows), whatever the default
             if route == "cli":
                 cmd = [str(exo.python), "-m", "exo_gay", "exo", "--module", "exo.main", "--", *exo_args]
             else:
