@@ -28,7 +28,7 @@ def register(subparsers) -> None:
         "doctor", help="check exo's venv: exo/exe importable, pins, how the strategy loads, costs, miner",
         description=__doc__.splitlines()[0],
         epilog=examples("exo-gay doctor --model llama-3.2-1b", "exo-gay doctor --json",
-                        "# run them with exo's venv (exo-venv/bin/exo-gay): exit 0 when the plugin will load"))
+                        "# with exo's venv (exo-venv/bin/exo-gay); exit 0: the plugin will load"))
     p.add_argument("--model", default=None, metavar="CARD",
                    help="an exo card id (or a config path): say where its costs will come from")
     add_json(p)
