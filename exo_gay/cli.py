@@ -30,7 +30,8 @@ EPILOG = examples(
 )
 # Order is the order of `exo-gay --help`.
 COMMAND_MODULES = ("fingerprint", "colors", "gayhy", "bench", "bundles", "mine", "games", "partition", "exo",
-                   "nashprop")
+                   "nashprop",
+                   "doctor")
 
 
 class _Formatter(logging.Formatter):

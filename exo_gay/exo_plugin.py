@@ -1,9 +1,11 @@
 """The bridge into exo (legacy gRPC layout, or its `exe` fork); with _exo_hook, the only importer of exo.
 
 install() makes every exo node built afterwards plan with the gay strategy (exo.main's
-hard-coded strategy class is swapped), tell it the model before it plans, let a node left out
-of the plan forward prompts, carry the miner on exo's gRPC server, and get a measured FLOPS
-figure where exo lists none. Importing this module never imports exo.
+hard-coded strategy class is swapped), tell it the model before it plans, and let a node left
+out of the plan forward prompts. Opt-in only (EXO_GAY_MINER=1, or `exo-gay exo --miner`): the
+miner on exo's gRPC server and a measured FLOPS figure where exo lists none. With the miner off,
+nothing beyond the planner is imported or run at exo's start (no kernel, no measurement).
+Importing this module never imports exo, numba, zenoh or nacl; grpc comes with exo.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ log = logging.getLogger(__name__)
 
 ENV_STRATEGY = "EXO_PARTITIONING_STRATEGY"  # "gay" selects the strategy in exo's own command
 ENV_OBJECTIVE = "EXO_GAY_OBJECTIVE"  # the strategy's objective; latency unless set
-ENV_TFLOPS = "EXO_GAY_TFLOPS"  # a declared fp32 figure: skips the measurement
-ENV_MINER = "EXO_GAY_MINER"  # "0" leaves the miner off exo's server
+ENV_TFLOPS = "EXO_GAY_TFLOPS"  # a declared fp32 figure for a chip exo does not list
+ENV_MINER = "EXO_GAY_MINER"  # "1": the miner on exo's server + the color-rate FLOPS measurement (off by default)
 ENV_KEEP_ALL = "EXO_GAY_KEEP_ALL_NODES"  # "0": the plan may leave nodes out (latency drops slow ones)
 
 PLAN_LOG_PREFIX = "exo-gay: plan "  # + one JSON object per line, whenever a node's plan changes
@@ -79,6 +81,11 @@ def flops_from_declared(text: str) -> Flops:
 def exo_knows_chip(flops: Any) -> bool:
     """exo's table had the chip when any of its figures is non-zero."""
     return any(float(getattr(flops, f, 0) or 0) > 0 for f in ("fp32", "fp16", "int8"))
+
+
+def miner_on(environ=os.environ) -> bool:
+    """The miner is opt-in on exo nodes: EXO_GAY_MINER=1 (or true/yes/on)."""
+    return environ.get(ENV_MINER, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def is_left_out(partitions: list[Any], node_id: str) -> bool:
@@ -240,14 +247,17 @@ def _patch_node(root: str) -> None:
     Node._exo_gay_patched = True
 
 
-def fill_flops(node: Any, root: str = "exo", log: Callable[[str], None] = log.info) -> Flops | None:
-    """Replace exo's 0-TFLOPS figure of an unknown chip by a declared or measured one."""
+def fill_flops(node: Any, root: str = "exo", log: Callable[[str], None] = log.info,
+               measure: bool = True) -> Flops | None:
+    """Replace exo's 0-TFLOPS figure of an unknown chip by a declared one, or (``measure``) a measured one."""
     caps = node.device_capabilities
     if exo_knows_chip(caps.flops):
         return None
     declared = os.environ.get(ENV_TFLOPS)
     if declared:
         flops, how = flops_from_declared(declared), f"declared by {ENV_TFLOPS}"
+    elif not measure:
+        return None
     else:
         rate, backend = measure_color_rate()
         flops, how = flops_from_color_rate(rate), f"measured {rate / 1e9:.3f} G colors/s on {backend}"
@@ -260,8 +270,8 @@ def fill_flops(node: Any, root: str = "exo", log: Callable[[str], None] = log.in
 
 
 def add_miner(server: Any, node_id: str, log: Callable[[str], None] = log.info) -> bool:
-    """Register the miner servicer on exo's grpc.aio server (before it starts)."""
-    if os.environ.get(ENV_MINER, "1") == "0":
+    """Register the miner servicer on exo's grpc.aio server (before it starts), when EXO_GAY_MINER=1."""
+    if not miner_on():
         return False
     from .mesh import service
 
@@ -288,37 +298,19 @@ def _patch_server(root: str) -> None:
             return
         # Node.start() detected the capabilities just before it started the server, and
         # collects the topology right after: the one moment to fix the figure and add a service.
-        fill_flops(node, root)
-        add_miner(server, node.id)
+        # Without the miner: a declared figure only (an env lookup), no kernel, no measurement.
+        mine = miner_on()
+        fill_flops(node, root, measure=mine)
+        if mine:
+            add_miner(server, node.id)
 
     add_NodeServiceServicer_to_server._exo_gay = True
     stubs.add_NodeServiceServicer_to_server = add_NodeServiceServicer_to_server
 
 
-def _patch_api(root: str) -> None:
-    """Keep exo's HTTP API on loopback when the node itself was told to stay there.
-
-    exo.main always binds the API to 0.0.0.0; a node started with --node-host 127.0.0.1 is
-    meant to be reachable from this machine only, so its API follows the node's host.
-    """
-    api_mod = _exo(root, "api.chatgpt_api")
-    API = api_mod.ChatGPTAPI
-    if getattr(API, "_exo_gay_patched", False):
-        return
-    original_run = API.run
-
-    async def run(self, host: str = "0.0.0.0", port: int = 52415):
-        node_host = getattr(getattr(self.node, "server", None), "host", None)
-        if host == "0.0.0.0" and node_host in ("127.0.0.1", "localhost", "::1"):
-            host = node_host
-        return await original_run(self, host=host, port=port)
-
-    API.run = run
-    API._exo_gay_patched = True
-
 
 def install(root: str = "exo") -> type:
-    """Make every exo node built after this call use the gay strategy and carry the miner.
+    """Make every exo node built after this call use the gay strategy (and, opted in, carry the miner).
 
     ``root`` is the package: "exo" (legacy exo) or "exe" (the seed's fork). Idempotent.
     """
@@ -332,7 +324,6 @@ def install(root: str = "exo") -> type:
             main.RingMemoryWeightedPartitioningStrategy = cls  # already imported by name
         _patch_node(root)
         _patch_server(root)
-        _patch_api(root)
         _installed[root] = True
     return strategy_mod.RingMemoryWeightedPartitioningStrategy
 

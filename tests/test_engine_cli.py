@@ -107,7 +107,7 @@ def test_bench_json_reports_rows_startup_load_and_the_c_comparison(cli):
 
 def test_help_lists_commands(cli):
     r = cli("--help")
-    for cmd in ("fingerprint", "colors", "gayhy", "bench"):
+    for cmd in ("fingerprint", "colors", "gayhy", "bench", "exo", "doctor"):
         assert cmd in r.stdout
 
 

@@ -8,8 +8,10 @@ card's name states when no size was published.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -18,6 +20,9 @@ from exo_gay import jsonfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cards_reference as ref  # noqa: E402
+import exo_legacy_env  # noqa: E402
+
+legacy_exo = exo_legacy_env.legacy_exo  # the session fixture: exo's venv
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "exo_gay", "strategies", "data", "exo_cards.json")
@@ -59,12 +64,17 @@ def test_every_exo_card_is_recorded_or_skipped_with_a_reason():
 
 
 @pytest.mark.exo
-def test_recorded_ids_are_exos_own():
-    models = pytest.importorskip("exo.models", reason="legacy exo is not importable here")
-    assert set(TABLE["exo_card_ids"]) == set(models.model_cards)
+def test_recorded_ids_are_exos_own(legacy_exo, tmp_path):
+    # exo's own model_cards, read in exo's venv (tests/exo_legacy_env.py)
+    code = "import json; from exo.models import model_cards; print(json.dumps(model_cards))"
+    r = subprocess.run([str(legacy_exo.python), "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env=legacy_exo.env(), timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    model_cards = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(TABLE["exo_card_ids"]) == set(model_cards)
     for card, entry in CARDS.items():
-        assert models.model_cards[card]["repo"]["MLXDynamicShardInferenceEngine"] == entry["repo"]
-        assert models.model_cards[card]["layers"] == entry["exo_layers"]
+        assert model_cards[card]["repo"]["MLXDynamicShardInferenceEngine"] == entry["repo"]
+        assert model_cards[card]["layers"] == entry["exo_layers"]
 
 
 @pytest.mark.parametrize("card", sorted(CARDS))
