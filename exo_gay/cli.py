@@ -27,7 +27,7 @@ EPILOG = examples(
 )
 # Order is the order of `exo-gay --help`.
 COMMAND_MODULES = ("fingerprint", "colors", "gayhy", "bench", "bundles", "mine", "games", "partition", "exo",
-                   "nashprop")
+                   "nashprop", "place")
 
 
 class _Formatter(logging.Formatter):

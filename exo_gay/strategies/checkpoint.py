@@ -43,6 +43,7 @@ class LayerCost:
     kv_per_token: int  # KV-cache bytes per token of context
     kv_window: int | None = None  # sliding window in tokens; None = full attention
     kv_fixed: int = 0  # constant recurrent state (SSM-style layers), independent of context
+    ffn_active: int | None = None  # FFN bytes one token reads (MoE: shared + top-k experts); None = all of ffn
 
     @property
     def weights(self) -> int:
