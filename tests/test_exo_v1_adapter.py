@@ -34,3 +34,15 @@ def test_exos_own_placement_tests_pass_beside_exo_gay(exo_v1, tmp_path):  # noqa
                    cwd=exo_v1.exo_dir)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert re.search(r"\b51 passed\b", _summary(r.stdout)), _summary(r.stdout)
+
+
+PROBE = "import exo.main, exo.master.placement as p; print(getattr(p.get_shard_assignments, 'exo_gay', False))"
+
+
+def test_opt_in_as_on_legacy_exo(exo_v1, tmp_path):  # noqa: F811
+    """EXO_PARTITIONING_STRATEGY=gay: exo-gay's .pth hook patches exo v1's placement before exo.main loads."""
+    on = subprocess.run([str(exo_v1.python), "-c", PROBE], capture_output=True, text=True, timeout=300,
+                        env={**exo_v1.env(tmp_path), "EXO_PARTITIONING_STRATEGY": "gay"})
+    assert on.stdout.strip() == "True", on.stderr[-3000:]
+    off = exo_v1.run(["-c", PROBE], tmp_path, timeout=300)
+    assert off.stdout.strip() == "False", off.stderr[-3000:]
