@@ -86,3 +86,16 @@ def test_check_split_rejects_gaps_overlaps_and_overfull_nodes():
                        ([(0, 3), (3, 7)], [1, 1]), ([(0, 3), (3, 8)], [5e9, 11e9])):
         with pytest.raises(PlacementError):
             check_split(segs, 8, held, ni)
+
+
+def test_place_stays_in_the_core_install():
+    """`exo-gay place` and the adapter import no numba, grpc, zenoh, nacl (nor exo) on their way."""
+    import subprocess
+
+    code = ("import sys\nfrom exo_gay.cli import main\n"
+            "main(['place', '--api', 'http://127.0.0.1:9', '--model', 'x', '--dry-run'])\n"
+            "import exo_gay.exov1.adapter\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'grpc', 'zenoh', 'nacl', 'exo')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+    assert "unreachable" in r.stderr

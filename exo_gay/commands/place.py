@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cliutil import add_json, examples, parse_float, parse_int, print_json, print_table
+from ..cliutil import add_json, examples, parse_float, parse_int, print_json, print_table, show_progress, status
 from ..errors import InputError
 
 DEFAULT_WAIT_S = 30.0
@@ -106,7 +106,8 @@ def cmd_place(args) -> int:
             from ..exov1.plan import held_segments
             return held_segments(inst) == want
 
-        api.wait_for(holds, wait)
+        with status(f"waiting for exo to hold instance {instance_id}", show_progress(args.json)):
+            api.wait_for(holds, wait)
         rep["posted"] = True
     rep["instance_id"] = instance_id
     rep["instance"] = planned.instance
