@@ -136,6 +136,20 @@ def test_text_output_shows_both_splits(exo_api):
         assert name in r.stdout
 
 
+def test_gbps_by_friendly_name_moves_layers(exo_api):
+    """--gbps names a node by exo's friendly name; the slowest chip made the fastest fills its memory."""
+    plain = json.loads(place(exo_api["base"], LLAMA, "--dry-run").stdout)
+    fast_air = place(exo_api["base"], LLAMA, "--dry-run", "--gbps", "air=5000")
+    assert fast_air.returncode == 0, fast_air.stderr
+    d = json.loads(fast_air.stdout)
+    count = {row["name"]: row["gay_layers"][1] - row["gay_layers"][0] for row in d["nodes"]}
+    before = {row["name"]: row["gay_layers"][1] - row["gay_layers"][0] for row in plain["nodes"]}
+    assert before["air"] == 1 and count["air"] > 20  # from one layer to as many as its 22 GB hold
+    air = next(row for row in d["nodes"] if row["name"] == "air")
+    assert d["gay"]["held_bytes"][air["rank"]] <= air["budget_bytes"]
+    assert {row["name"]: row["speed_source"] for row in d["nodes"]}["air"] == "cluster file"  # given, not the chip
+
+
 def one_line_error(r, code: int, *words: str) -> None:
     assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
     assert r.stdout == ""
