@@ -30,8 +30,7 @@ EPILOG = examples(
 )
 # Order is the order of `exo-gay --help`.
 COMMAND_MODULES = ("fingerprint", "colors", "gayhy", "bench", "bundles", "mine", "games", "partition", "exo",
-                   "nashprop",
-                   "doctor")
+                   "nashprop", "place", "doctor")
 
 
 class _Formatter(logging.Formatter):
