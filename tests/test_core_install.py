@@ -8,6 +8,7 @@ in this (full) environment, that the core path imports none of the optional libr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -111,13 +112,19 @@ def test_plain_install_is_light_and_serves_the_core(tmp_path):
                         (("keygen", "--out", str(tmp_path / "node.key")), "mine"),
                         (("serve", "--node-id", "a", "--port", "0"), "mine"),
                         (("fingerprint", "--seed", "1", "--count", "10", "--backend", "numba-cpu"), "fast"),
-                        (("nashprop", "--local", "3", "--total", "1e6"), "nashprop"),
-                        (("bench", "--seconds", "0.1"), "fast")]:
+                        (("nashprop", "--local", "3", "--total", "1e6"), "nashprop")]:
         r = _run(bin_dir, "exo-gay", *argv, cwd=tmp_path, check=False)
         assert r.returncode == 2, (argv, r.stdout, r.stderr)
         assert len(r.stderr.splitlines()) == 1, r.stderr
         assert f"[{extra}]" in r.stderr and f"pip install 'exo-gay[{extra}]'" in r.stderr, r.stderr
     assert not (tmp_path / "node.key").exists()
+
+    # bench measures what is here: the numpy backend, and a row saying the compiled one needs [fast]
+    bench = _run(bin_dir, "exo-gay", "bench", "--seconds", "0.1", "--json", cwd=tmp_path, check=False)
+    assert bench.returncode == 0, bench.stderr
+    rows = json.loads(bench.stdout)["rows"]
+    assert any(r["backend"] == "numpy" and "error" not in r for r in rows), rows
+    assert any(r["backend"] == "numba-cpu" and "exo-gay[fast]" in r.get("error", "") for r in rows), rows
 
     shared = _run(bin_dir, "exo-gay", "keygen", "--shared", "--out", str(tmp_path / "cluster.key"), cwd=tmp_path,
                   check=False)
