@@ -79,7 +79,11 @@ def main() -> int:
 
     from exo_gay.exov1.adapter import plan_segments
     from exo_gay.exov1.cards import V1Card, active_share, card_costs
-    from exo_gay.exov1.chips import chip_gbps
+    from exo_gay.strategies.hardware import lookup
+
+    def chip_gbps(chip: str) -> float:
+        found = lookup(chip)
+        return found[1].gbps if found else 0.0
     from exo_gay.exov1.plan import NodeInfo, PlacementError, problem_for, ring_nodes
     from exo_gay.strategies.planner import evaluate
 

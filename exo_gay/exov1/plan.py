@@ -12,7 +12,7 @@ cache at the context) fits the memory exo reports for it.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InputError
@@ -20,8 +20,7 @@ from ..strategies.checkpoint import ModelCosts
 from ..strategies.nodes import HEADROOM, Node, build_nodes
 from ..strategies.planner import Plan, PlanInfeasible, Problem, evaluate, solve
 from ..strategies.problem import DEFAULT_CONTEXT, DEFAULT_HOP_MS, make_problem
-from .cards import V1Card, card_costs, streamed_bytes
-from .chips import chip_gbps
+from .cards import V1Card, card_costs
 
 GB = 1e9
 MB = 2**20
@@ -140,10 +139,11 @@ def node_infos(state: Mapping, node_ids: Sequence[str]) -> list[NodeInfo]:
 
 def ring_nodes(infos: Sequence[NodeInfo], headroom: float = HEADROOM,
                gbps: Mapping[str, float] | None = None) -> list[Node]:
-    """The planner's nodes in exo's rank order; speed: --gbps, else the chip's bandwidth, else equal."""
+    """The planner's nodes in exo's rank order; speed: --gbps, else the chip table's figure for the chip exo
+    reports (strategies/hardware.py), else the median of the known nodes."""
     entries = []
     for n in infos:
-        s = (gbps or {}).get(n.node_id) or chip_gbps(n.chip)
+        s = (gbps or {}).get(n.node_id)
         caps = {"memory": n.ram_available / MB, "chip": n.chip}
         entries.append((n.node_id, caps, {"mem_bandwidth_gbs": s} if s else None))
     by_id = {x.node_id: x for x in build_nodes(entries, headroom)}
@@ -154,16 +154,9 @@ def ring_nodes(infos: Sequence[NodeInfo], headroom: float = HEADROOM,
 
 def problem_for(costs: ModelCosts, ring: Sequence[Node], context: int = DEFAULT_CONTEXT,
                 hop_ms: float = DEFAULT_HOP_MS) -> Problem:
-    """The planner's Problem; a mixture-of-experts layer is timed by the bytes a token reads.
-
-    make_problem times every weight byte; where it does not yet know LayerCost.ffn_active
-    (its time equals the bytes held), the time of each layer is set to its streamed bytes.
-    """
-    p = make_problem(costs, ring, context, hop_ms)
-    if not any(ly.ffn_active is not None for ly in costs.layers) or p.time_bytes != p.mem_bytes:
-        return p
-    t = tuple(float(streamed_bytes(ly) + ly.kv_bytes(context)) for ly in costs.layers)
-    return replace(p, time_bytes=t)
+    """The planner's Problem: memory holds every expert of a mixture-of-experts layer, a token's time
+    counts only the bytes it reads (LayerCost.ffn_active, which make_problem honours)."""
+    return make_problem(costs, ring, context, hop_ms)
 
 
 def our_plan(problem: Problem, objective: str = "latency") -> Plan:

@@ -31,6 +31,7 @@ APPLE_M3 = ("apple.com/newsroom 2023-10 'Apple unveils M3, M3 Pro, and M3 Max' "
             "(100 / 150 / 400 GB/s, 300 GB/s binned Max)")
 APPLE_M3U = "apple.com/newsroom 2025-03 'Apple reveals M3 Ultra' (819 GB/s)"
 APPLE_M4 = "apple.com/newsroom 2024-05 / 2024-10 'Apple introduces M4 Pro and M4 Max' (120 / 273 / 546 GB/s)"
+APPLE_M5 = "apple.com/newsroom 2025-10 'Apple unleashes M5' (153 GB/s unified memory bandwidth)"
 NV_ADA = "nvidia.com GeForce RTX 40 series spec pages (memory bandwidth)"
 NV_AMPERE = "nvidia.com GeForce RTX 30 series spec pages (memory bandwidth)"
 NV_TURING = "nvidia.com GeForce RTX 20 / GTX 16 series spec pages (memory bandwidth)"
@@ -60,6 +61,7 @@ CHIPS: dict[str, Chip] = {
     "Apple M4": Chip(120, None, APPLE_M4),
     "Apple M4 Pro": Chip(273, None, APPLE_M4),
     "Apple M4 Max": Chip(546, None, APPLE_M4),
+    "Apple M5": Chip(153, None, APPLE_M5),
     # NVIDIA GeForce (exo's names, upper-cased as it writes them)
     "NVIDIA GEFORCE RTX 4090": Chip(1008, None, NV_ADA),
     "NVIDIA GEFORCE RTX 4080 SUPER": Chip(736, None, NV_ADA),
