@@ -180,7 +180,7 @@ def _free_ports(n):
 
 
 def _spawn(names, total, extra=None, session=None, sync="0.3", pieces="8", common=(), python=None,
-           connect=None, adversary=None):
+           connect=None, adversary=None, attacks=None, outsiders=None):
     """One process per member, explicit loopback endpoints, no multicast. ``python`` maps a name
     to the interpreter command that starts it; ``connect`` a name to the members it may dial;
     ``adversary`` a name to the mode of the lying member (tests/nashprop_adversary.py) run there."""
@@ -188,13 +188,14 @@ def _spawn(names, total, extra=None, session=None, sync="0.3", pieces="8", commo
     ports = _free_ports(len(names))
     procs = {}
     for i, name in enumerate(names):
+        members = [m for m in names if m not in (outsiders or ())]
         if name in (adversary or {}):
             cmd = [sys.executable, ADVERSARY, "--mode", adversary[name], "--seed", str(SEED), "--total", str(total),
-                   "--members", ",".join(names), "--me", name, "--session", session, "--sync", sync,
-                   "--pieces", pieces, "--listen", f"tcp/127.0.0.1:{ports[i]}"]
+                   "--members", ",".join(members), "--me", name, "--session", session, "--sync", sync,
+                   "--pieces", pieces, "--listen", f"tcp/127.0.0.1:{ports[i]}", *(attacks or {}).get(name, ())]
         else:
             cmd = [*(python or {}).get(name, [sys.executable, "-m", "exo_gay"]), "-v", "nashprop",
-                   "--seed", str(SEED), "--total", str(total), "--members", ",".join(names), "--me", name,
+                   "--seed", str(SEED), "--total", str(total), "--members", ",".join(members), "--me", name,
                    "--session", session, "--no-scout", "--listen", f"tcp/127.0.0.1:{ports[i]}", "--sync", sync,
                    "--pieces", pieces, "--threads", "1", "--wait", "60", "--timeout", "120", "--json", *common,
                    *((extra or {}).get(name, ()))]
@@ -395,7 +396,7 @@ def test_members_from_an_exo_cluster_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_members_with_one_name_never_verify():
+def test_a_second_key_for_a_live_name_is_ignored_and_the_newcomer_exits_1():
     ports = _free_ports(3)
     session = secrets.token_hex(6)
     procs = []
@@ -418,9 +419,12 @@ def test_two_members_with_one_name_never_verify():
         docs.append(json.loads(out))
     for p in procs[1:]:
         p.stderr.close()
-    # nobody claims a verified result; every member sees both tokens, settling or running, and says why
-    assert all(d["verified"] is False for d in docs)
-    assert all("two members call themselves 'a'" in d["reason"] for d in docs)
+    # a name keeps its first key for the run: the running members ignore the second key and end
+    # exact; the newcomer sees two keys for one name while it settles and exits 1, saying why
+    want = f"0x{ref_xor(SEED, 0, 20_000_000):016x}"
+    assert [p.returncode for p in procs] == [0, 0, 1]
+    assert docs[0]["xor"] == want and docs[1]["xor"] == want
+    assert docs[2]["verified"] is False and "two members call themselves 'a'" in docs[2]["reason"]
 
 
 def test_expect_times_out_with_exit_1_and_a_reason(cli):

@@ -78,6 +78,7 @@ class Member:
         self.dropped = 0
         self._seq = 0
         self._queued: dict[str, int] = {}
+        self._members: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self.stop = threading.Event()
 
@@ -89,7 +90,8 @@ class Member:
     def _admit(self, sender: str, payload) -> bytes | None:
         """The payload's bytes when its sender may queue one more message; None (dropped)
         otherwise. Nothing is parsed here."""
-        if self.roster.key_of(sender) is None or len(payload) > R.MAX_MESSAGE:
+        if (self.roster.key_of(sender) is None or len(payload) > R.MAX_MESSAGE
+                or (self.view_names is not None and sender not in self._members)):
             self.dropped += 1
             return None
         with self._lock:
@@ -262,6 +264,7 @@ class Member:
             bus.announce(self.id.public_hex, mac)
             early: list = []
             names = self._settle(bus, early)
+            self._members = frozenset(names)
             self.roster.settled = True
             self.on_settled(names)
             return self._loop(bus, names, t_start, early)
