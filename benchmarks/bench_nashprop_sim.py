@@ -30,7 +30,11 @@ def main() -> int:
     ap.add_argument("--fan-out", type=int, default=16)
     ap.add_argument("--loss", type=float, default=0.01, help="chance each message is lost (default 0.01)")
     ap.add_argument("--fail-start", type=float, default=0.01, help="members dead before the start (default 1%%)")
-    ap.add_argument("--fail-mid", type=float, default=0.001, help="members killed in round 2 (default 0.1%%)")
+    ap.add_argument("--fail-mid", type=float, default=0.001,
+                    help="members killed in each kill round (default 0.1%%)")
+    ap.add_argument("--fail-rounds", default="2", help="rounds with kills, e.g. 2-11 (default 2)")
+    ap.add_argument("--notice-delay", type=int, default=0,
+                    help="each member its own view, hearing of a death after 0..D rounds (default 0: one view)")
     ap.add_argument("--per-member", type=int, default=4, help="colors per member (default 4)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -41,9 +45,12 @@ def main() -> int:
         print("| members | depth | msgs/member/sync (mean) | sent per member per sync, 99.9% / max | max recv | rounds "
               "| bytes per member | exact | wall s (CPU s) |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    lo, _, hi = args.fail_rounds.partition("-")
+    fail_rounds = tuple(range(int(lo), int(hi or lo) + 1))
     for n in (int(float(x)) for x in args.sizes.split(",")):
+        print(f"simulating {n:,} members ...", file=sys.stderr, flush=True)
         r = simulate(n, k=args.fan_out, loss=args.loss, fail_start=args.fail_start, fail_mid=args.fail_mid,
-                     per_member=args.per_member)
+                     per_member=args.per_member, fail_rounds=fail_rounds, notice_delay=args.notice_delay)
         row = dict(vars(r))
         rows.append(row)
         if not args.json:

@@ -206,12 +206,14 @@ class AggNode:
 
     # -------------------------------------------------------------- what is missing
     def needs(self) -> list[int]:
-        """Positions whose range XOR this member must still mine: its own, then each out
-        position it mines for (the takeovers) that left no complete summary behind."""
+        """Positions whose range XOR this member must still provide: its own, then each out
+        position it mines for (the takeovers). A gone member whose complete summary arrived
+        still counts: the promoted member that now composes its place needs its own range's
+        XOR (which its miner has from the records it audited, so nothing is mined again)."""
         d = self.derived()
         out = [] if self.pos in self.own else [self.pos]
         for v in d.mined:
-            if v not in self.own and v not in self.got:
+            if v not in self.own:
                 out.append(v)
         return out
 
@@ -261,15 +263,17 @@ class AggNode:
     # -------------------------------------------------------------- one sync round
     def tick(self) -> list[tuple[int, Summary | Final | Own]]:
         """The messages of this round, as (destination position, message)."""
-        if self.final is not None:
-            out = [(r, self.final) for r in sorted(self._replies)]
-            self._replies.clear()
-            return out
         d = self.derived()
         out: list[tuple[int, Summary | Final | Own]] = []
+        # Owns go on after the Final: a member promoted after the Final reached its parent
+        # composes the gone member's place and needs that range's XOR to report (and be answered)
         for v, c in d.own_to.items():
-            if v in self.own and c >= 0:
+            if v in self.own and c >= 0 and (self.final is None or c not in self.view.dead):
                 out.append((c, Own(v, self.own[v])))
+        if self.final is not None:
+            out += [(r, self.final) for r in sorted(self._replies)]
+            self._replies.clear()
+            return out
         if not self.ready:
             return out
         s = self.compose()
