@@ -126,9 +126,11 @@ def check_final(key_of: KeyOf, session: str, span: Span, n: int, total: int, ord
             return no(f"the Final's chain breaks between {above.signer} and {below.signer}")
     if sums[-1].signer != sender:
         return no(f"the Final's chain does not end at {sender}, who sent it")
-    if my_xor is None:
-        return no("my own subtree is not complete yet", later=True)
-    if not any(sub.lo == my_top and sub.xor == my_xor and who == me for sub, who in sums[-1].subs):
+    # my subtree's summary: the one I signed, or (I was promoted to a gone member's place after
+    # its summary had arrived, checked by the sender) the one the gone member signed
+    mine = [(sub, who) for sub, who in sums[-1].subs if sub.lo == my_top]
+    if not any((who == me and my_xor is not None and sub.xor == my_xor) or (who == order[my_top] != me)
+               for sub, who in mine):
         return no(f"my subtree's summary is not in {sender}'s summary", later=True)
     root_own = dict(top.owns).get(final.root)
     return FinalCheck(final, chain, None, root_own=root_own)

@@ -138,6 +138,8 @@ class MemberState:
     # ------------------------------------------------------------------ mining
     def _schedule(self) -> list[Action]:
         out: list[Action] = []
+        if self.node.final is not None:  # members leaving after the Final leave nothing to mine
+            return out
         for v in self.node.needs():
             for j, (a, c) in enumerate(self.book.grid(v)):
                 key = (v, j)
