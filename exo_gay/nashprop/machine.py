@@ -18,15 +18,17 @@ from ..errors import InputError, RunFailed
 from ..spi import hex64
 from . import checks
 from . import records as R
-from .aggregate import AggNode, Final, Own, Summary, decode
-from .events import Accusation, Action, Audit, Audited, Broadcast, Event, Failed, Live, Message, Mine, Mined, Send
+from .aggregate import AggNode, Final, Own, decode
+from .events import Accusation, Action, Audit, Audited, Broadcast, Event, Failed, Live, Message, Mine, Mined
+from .inbox import Inbox
 from .ledger import Ledger
+from .outbox import FLAG_AUDITED_PARENT, Outbox
 from .plan import Plan, Tree, View
 from .roster import Roster
 
 log = logging.getLogger(__name__)
 
-FLAG_AUDITED_PARENT = 1
+__all__ = ["FLAG_AUDITED_PARENT", "Config", "MemberState"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class MemberState:
         self.mine_seconds = 0.0
         self.sent = self.received = 0
         self._could_send = (False, False)
+        self.quiet_syncs = 0  # syncs since a reporter last sent me a summary (it had no Final yet)
+        self.out, self.inbox = Outbox(self), Inbox(self)
         for name in plan.order:  # whoever left while we settled is gone
             if name not in roster.alive:
                 self.view.mark_dead(self.pos_of[name])
@@ -96,19 +100,23 @@ class MemberState:
 
     def settle_checks(self) -> list[Action]:
         """After a batch of events: summaries and Owns waiting for audits."""
-        out = self._check_summaries()
-        self._check_owns()
+        out = self.inbox.check_summaries()
+        self.inbox.check_owns()
         self._complete_owns()
         return out
 
     def wants_sync(self) -> bool:
         """A subtree that just became complete (and audited) goes up at once, not at the next tick."""
         node = self.node
-        can = (node.final is None and not self.book.pending and node.compose() is not None and self._root_ready(),
-               self._root_audited())
+        can = (node.final is None and not self.book.pending and node.compose() is not None and self.out.root_ready(),
+               self.out.root_audited())
         urgent = can[0] and can != self._could_send
         self._could_send = can
         return urgent
+
+    def may_leave(self) -> bool:
+        """Holding a checked Final, and no reporter asked for it for 3 syncs."""
+        return self.final is not None and self.quiet_syncs >= 3
 
     @property
     def final(self) -> Final | None:
@@ -186,10 +194,12 @@ class MemberState:
                 if g is not None:
                     out.append(Audit((rec.of, rec.j), g))
         sm = body.get("sum")
+        if isinstance(sm, dict) and self.node.final is not None:
+            self.quiet_syncs = 0  # a reporter still without the Final: I stay to answer it
         if isinstance(sm, dict):
             s = checks.parse_sum(self.roster.key_of, self.cfg.session, self.node.span, ev.sender, sm)
             if s is not None and s.reason:
-                out += self._accuse_sum(ev.sender, s.reason, ev.data, [])
+                out += self.inbox.accuse_sum(ev.sender, s.reason, ev.data, [])
             elif s is not None:
                 self.unchecked[ev.sender] = (src, s, ev.data, sm)
         aggs = body.get("agg")
@@ -199,114 +209,10 @@ class MemberState:
             except (TypeError, ValueError):
                 continue
             if isinstance(msg, Own):
-                self._take_own(ev.sender, src, msg, body.get("evidence"))
+                self.inbox.take_own(ev.sender, src, msg, body.get("evidence"))
         if isinstance(body.get("final"), dict) and self.node.final is None:
-            out += self._take_final(ev.sender, src, body["final"])
+            out += self.inbox.take_final(ev.sender, src, body["final"])
         return out
-
-    def _take_own(self, sender: str, src: int, own: Own, evidence) -> None:
-        """An Own counts only from the member the takeover rule names as v's miner (in my view),
-        and only once the records it rests on (the gone member's, signed by it, and the ones
-        the miner signed and I audited) XOR to it."""
-        v = own.v
-        if not 0 <= v < self.plan.n or not self.view.out(v) or self.view.miner(v) != src:
-            log.info("%s: refused an Own for position %d from %s (not the miner the takeover rule names)",
-                     self.cfg.me, v, sender)
-            return
-        if self.node.own.get(v) == own.xor or v in self.owns_pending and self.owns_pending[v][1] == own.xor:
-            return
-        gone = self.plan.order[v]
-        vals: dict[int, int] = {}
-        raws = evidence.get(str(v), []) if isinstance(evidence, dict) else []
-        for raw in raws[:64] if isinstance(raws, list) else []:
-            try:
-                body = R.open_envelope(str(raw).encode(), self.roster.key_of(gone))
-                for d in body.get("records", []):
-                    rec = R.PieceRecord.from_json(d)
-                    if rec.miner == gone and rec.of == v and self.book.fits(rec):
-                        vals[rec.j] = rec.xor
-            except (InputError, AttributeError, TypeError):
-                continue
-        self.owns_pending[v] = (src, own.xor, vals)
-
-    def _check_owns(self) -> None:
-        for v, (src, claimed, vals) in list(self.owns_pending.items()):
-            if self.view.miner(v) != src or src in self.view.excluded:
-                del self.owns_pending[v]
-                continue
-            sender = self.plan.order[src]
-            have = dict(vals)
-            for j in range(len(self.book.grid(v))):
-                g = self.book.got.get((v, j))
-                if j not in have and g is not None and g.state == "ok" and g.rec.miner in (sender, self.plan.order[v]):
-                    have[j] = g.rec.xor
-            x = checks.xor_of_records(have, len(self.book.grid(v)))
-            if x is None:
-                continue
-            del self.owns_pending[v]
-            if x != claimed:
-                log.warning("%s: %s's Own for position %d is not the XOR of its records", self.cfg.me, sender, v)
-                self._exclude(sender, self.cfg.me)
-            else:
-                self.node.receive(src, Own(v, claimed))
-
-    def _take_final(self, sender: str, src: int, fin: dict) -> list[Action]:
-        top = self.view.top(self.me)
-        mine = self.node.compose()
-        chk = checks.check_final(self.roster.key_of, self.cfg.session, self.node.span, self.plan.n, self.cfg.total,
-                                 self.plan.order, fin, sender, self.view.acting_root(), self.view.out,
-                                 self.cfg.me, top, mine.xor if mine is not None else None)
-        if chk.reason is None and src == self.view.acting_root():
-            # I report to the root: its own part must be the XOR of its records I audited
-            x = self.book.xor_of(src, {sender})
-            if x is None:
-                chk = checks.FinalCheck(None, [], "the root's records are not all audited yet", later=True)
-            elif x != chk.root_own:
-                log.warning("%s: the root %s claims an own part that is not its records' XOR", self.cfg.me, sender)
-                self._exclude(sender, self.cfg.me)
-                return []
-        if chk.reason is not None:
-            if self.refused != chk.reason:
-                log.info("%s: refused a Final from %s: %s", self.cfg.me, sender, chk.reason)
-            self.refused = chk.reason
-            return []
-        if self.node.receive(src, chk.final):
-            self.chain, self.final_sig = chk.chain, fin["sig"]
-        return []
-
-    # ------------------------------------------------------------------ summaries
-    def _check_summaries(self) -> list[Action]:
-        """Take a reporter's summary only once its own range's records are audited and agree
-        with the part it claims for itself."""
-        out: list[Action] = []
-        for sender, (src, s, data, sm) in list(self.unchecked.items()):
-            if sender in self.accused:
-                del self.unchecked[sender]
-                continue
-            claimed = dict(s.owns).get(src)
-            if claimed is None:
-                del self.unchecked[sender]
-                out += self._accuse_sum(sender, "its summary leaves out its own range", data, [])
-                continue
-            x = self.book.xor_of(src, {sender})
-            if x is None:
-                continue
-            del self.unchecked[sender]
-            if x != claimed:
-                raws = [self.book.got[(src, j)].raw.decode() for j in range(len(self.book.grid(src)))
-                        if (src, j) in self.book.got]
-                out += self._accuse_sum(
-                    sender, "the XOR it claims for its range is not that of its records", data, raws)
-            elif self.node.receive(src, s.msg):
-                self.sum_sigs[s.msg.lo] = [sm["data"], sm["sig"], sender]
-        return out
-
-    def _accuse_sum(self, liar: str, reason: str, envelope: bytes, records: list[str]) -> list[Action]:
-        log.warning("%s: %s sent a false summary: %s", self.cfg.me, liar, reason)
-        acc = self.id.seal({"kind": "sum", "from": self.cfg.me, "accused": liar, "envelope": envelope.decode(),
-                            "records": records})
-        self._exclude(liar, self.cfg.me)
-        return [Broadcast(acc)]
 
     # ------------------------------------------------------------------ audits and accusations
     def _on_audited(self, ev: Audited) -> list[Action]:
@@ -369,107 +275,7 @@ class MemberState:
 
     # ------------------------------------------------------------------ one sync point
     def sync(self) -> list[Action]:
-        node, view = self.node, self.view
-        up = view.send_to(self.me)
-        book = self.book
-        node.ready = not book.pending and not self.unchecked and self._root_ready()
-        had_final = node.final is not None
-        if (not had_final and node.ready and up < 0 and len(self.plan.order) > 1
-                and not node.derived().reporters and node.compose() is not None):
-            raise RunFailed("every other member is gone: nobody is left to audit my work")
-        msgs = node.tick()
-        if node.final is not None and not had_final:  # I am the acting root: I made the Final
-            self._sign_final()
-        if self._root_audited():
-            msgs = [(d, Summary(m.lo, m.hi, m.col_lo, m.col_hi, m.xor, m.takeovers, FLAG_AUDITED_PARENT)
-                     if isinstance(m, Summary) else m) for d, m in msgs]
-        by_dest: dict[int, list] = {}
-        for dst, m in msgs:
-            by_dest.setdefault(dst, []).append(m)
-        # records go where my summary goes; the acting root gives its records to its reporters;
-        # what I mined for a gone position also goes to its composer, with the gone member's records
-        rec_dests = [up] if up >= 0 else node.derived().reporters
-        for d in rec_dests:
-            by_dest.setdefault(d, [])
-        out: list[Action] = []
-        for dst, aggs in by_dest.items():
-            out += self._envelope(dst, aggs, dst in rec_dests)
-        return out
-
-    def _envelope(self, dst: int, aggs: list, all_records: bool) -> list[Action]:
-        name = self.plan.order[dst]
-        owns = [m for m in aggs if isinstance(m, Own)]
-        new = self.book.unsent(name) if all_records else []
-        evidence = {}
-        for m in owns:
-            if not all_records:
-                new += self.book.unsent(name, of=m.v)
-            if (name, m.v) not in self.book.sent_evidence:
-                evidence[str(m.v)] = self.book.evidence(m.v, self.plan.order[m.v])
-        finals = [m for m in aggs if isinstance(m, Final)]
-        sums = [m for m in aggs if isinstance(m, Summary)]
-        if not owns and not finals and not sums and not new:
-            return []
-        body: dict = {"from": self.cfg.me, "records": [r.to_json() for r in new],
-                      "agg": [m.encode().hex() for m in owns]}
-        if evidence:
-            body["evidence"] = evidence
-        if sums:
-            body["sum"] = self._sum_field(sums[-1])
-        if finals and self.chain is not None:
-            body["final"] = self._final_field()
-        self.sent += 1
-        if new:
-            log.info("%s: published records %d..%d to %s", self.cfg.me, min(r.j for r in new), max(r.j for r in new),
-                     name)
-            self.book.mark_sent(name, new)
-        self.book.sent_evidence.update((name, int(v)) for v in evidence)
-        return [Send(name, self.id.seal(body))]
-
-    def _sum_field(self, m: Summary) -> dict:
-        """My summary, signed on its own, with the parts it is the XOR of: the positions I
-        composed and the signed summaries I used."""
-        owns, subs = self.node.parts()
-        data = m.encode()
-        return {"data": data.hex(), "sig": R.sign_summary(self.id, self.cfg.session, data),
-                "own": [[v, f"{x:016x}"] for v, x in owns],
-                "subs": [[lo, *self.sum_sigs[lo]] for lo in subs]}
-
-    def _my_link(self) -> dict | None:
-        s = self.node.compose()
-        if s is None:
-            return None
-        return {"from": self.cfg.me, **self._sum_field(s)}
-
-    def _sign_final(self) -> None:
-        link = self._my_link()
-        self.chain = [link] if link is not None else []
-        self.final_sig = R.sign_tagged(self.id, "final", self.cfg.session, self.node.final.encode())
-
-    def _final_field(self) -> dict:
-        chain = list(self.chain or [])
-        if self.view.acting_root() != self.me:
-            link = self._my_link()
-            if link is not None:
-                chain.append(link)
-        return {"data": self.node.final.encode().hex(), "sig": self.final_sig, "chain": chain}
-
-    def _root_audited(self) -> bool:
-        """Did I audit every piece of the acting root I report to? (said in my summary's flags)"""
-        up = self.view.send_to(self.me)
-        if up < 0 or up != self.view.acting_root():
-            return False
-        return self.book.audited_by_me(up, self.plan.order[up])
-
-    def _root_ready(self) -> bool:
-        """The acting root waits until a member it reports to audited all its pieces."""
-        node, view = self.node, self.view
-        if view.acting_root() != self.me:
-            return True
-        reporters = set(node.derived().reporters)
-        if not reporters:
-            return True
-        return any(s.flags & FLAG_AUDITED_PARENT for lo, s in node.got.items() if node.got_from.get(lo) in reporters)
+        return self.out.sync()
 
     # ------------------------------------------------------------------ the result
     def waiting_for(self) -> str:
@@ -482,14 +288,20 @@ class MemberState:
             return f"a Final I can check (the last one refused: {self.refused})"
         return "the rest of the tree"
 
+    def freeze(self) -> None:
+        """Who was gone and excluded when the Final came (members leave after it)."""
+        order = self.plan.order
+        self.gone_at_final = (sorted(order[p] for p in self.view.dead), sorted(order[p] for p in self.view.excluded))
+
     def result(self, elapsed: float) -> dict:
         f, plan = self.node.final, self.plan
+        if self.gone_at_final is None:
+            self.freeze()
         return {
             "xor": hex64(f.xor), "verified": True, "seed": self.cfg.seed, "total": f.total,
             "members": list(plan.order), "n": plan.n, "me": self.cfg.me, "position": self.me,
             "range": list(plan.range_of(self.me)), "fan_out": self.cfg.k, "session": self.cfg.session,
-            "gone": sorted(plan.order[p] for p in self.view.dead),
-            "excluded": sorted(plan.order[p] for p in self.view.excluded),
+            "gone": self.gone_at_final[0], "excluded": self.gone_at_final[1],
             "named_by": dict(sorted(self.accused.items())),
             "takeovers": f.takeovers, "acting_root": plan.order[f.root],
             "checked_chain": len(self.chain or []),

@@ -289,6 +289,8 @@ class Member:
             wait = max(0.0, next_sync - time.monotonic())
             for _ in range(MAX_BATCH):
                 if time.monotonic() > deadline:
+                    if sm.final is not None:  # checked; a reporter that never took it is its own failure
+                        return sm.result(final_at - t_mine)
                     raise RunFailed(f"no verified result within {opt.timeout:g}s (waiting for {sm.waiting_for()})")
                 try:
                     ev = early.pop(0) if early else self._next(wait)
@@ -306,5 +308,6 @@ class Member:
             self._act(sm.sync(), bus)
             if sm.final is not None and final_at is None:
                 final_at = time.monotonic()
-            if final_at is not None and time.monotonic() - final_at >= opt.sync:
+                sm.freeze()
+            if sm.may_leave():
                 return sm.result(final_at - t_mine)
