@@ -43,8 +43,9 @@ def main() -> int:
         print(f"fan-out {args.fan_out}, loss {args.loss:.1%}, dead at start {args.fail_start:.1%}, "
               f"killed mid-run {args.fail_mid:.1%}")
         print("| members | depth | msgs/member/sync (mean) | sent per member per sync, 99.9% / max | max recv | rounds "
-              "| bytes per member | exact | wall s (CPU s) |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "| bytes per member | records / audit msgs per member | liveliness events per member | exact "
+              "| wall s (CPU s) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     lo, _, hi = args.fail_rounds.partition("-")
     fail_rounds = tuple(range(int(lo), int(hi or lo) + 1))
     for n in (int(float(x)) for x in args.sizes.split(",")):
@@ -56,7 +57,9 @@ def main() -> int:
         if not args.json:
             print(f"| {n:,} | {r.depth} | {r.per_member_round:.2f} | {r.sent_p999} / {r.sent_max} | {r.recv_max} "
                   f"| {r.rounds} "
-                  f"| {r.bytes / n:.0f} | {'yes' if r.exact else 'NO'} (dead {r.failed_start}+{r.failed_mid}) "
+                  f"| {r.bytes / n:.0f} | {r.records / n:.1f} / {r.audit_messages / n:.1f} "
+                  f"| {r.liveliness_per_member:,} "
+                  f"| {'yes' if r.exact else 'NO'} (dead {r.failed_start}+{r.failed_mid}) "
                   f"| {r.wall_s:.1f} ({r.cpu_s:.1f}) |", flush=True)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))

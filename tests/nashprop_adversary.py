@@ -224,6 +224,14 @@ def main() -> int:
     cfg.insert_json5("listen/endpoints", json.dumps([a.listen]))
     cfg.insert_json5("connect/endpoints", json.dumps(a.connect))
     cfg.insert_json5("scouting/multicast/enabled", "false")
+    if shared is not None:  # zenoh's usrpwd, as the wire format gives it
+        password = hmac.new(shared, f"nashprop-zenoh\0{session}".encode(), hashlib.sha256).digest()[:16].hex()
+        dictionary = f"/tmp/nashprop-adversary-{os.getpid()}.auth"
+        with open(dictionary, "w") as f:
+            f.write(f"exo-gay:{password}\n")
+        cfg.insert_json5("transport/auth/usrpwd/user", '"exo-gay"')
+        cfg.insert_json5("transport/auth/usrpwd/password", json.dumps(password))
+        cfg.insert_json5("transport/auth/usrpwd/dictionary_file", json.dumps(dictionary))
     z = zenoh.open(cfg)
     _keep = [z.declare_queryable(f"{root}/audit/{a.me}", on_audit),
              z.declare_subscriber(f"{root}/accuse/*", on_accuse),

@@ -494,3 +494,36 @@ def test_multicast_scouting_on_the_seed_port_and_a_late_joiner_refused():
         assert doc["xor"] == want and doc["members"] and sorted(doc["members"]) == ["x1", "x2", "x3"]
     assert late.returncode == 1
     assert "joined late" in late.stderr or "expected 3 members, saw 4" in late.stderr, late.stderr
+
+
+@pytest.mark.slow
+def test_key_pairs_from_the_cluster_file_close_membership(tmp_path, cli):
+    """Each member signs with its own key pair (exo-gay keygen); the cluster file names every
+    member's public key; a process with another key pair claiming a member's name is ignored."""
+    ids = ["kp-a", "kp-b"]
+    pubs = {}
+    for i in [*ids, "intruder"]:
+        r = cli("keygen", "--out", str(tmp_path / f"{i}.key"))
+        assert r.returncode == 0, r.stderr
+        pubs[i] = next(w for w in r.stdout.split() if w.startswith("ed25519:"))
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(json.dumps({"peers": {i: {"address": "127.0.0.1", "port": 50051 + n, "device_capabilities": {},
+                                                 "gay": {"public_key": pubs[i]}} for n, i in enumerate(ids)}}))
+    ports = _free_ports(3)
+    session = secrets.token_hex(6)
+
+    def member(n, me, key):
+        cmd = [sys.executable, "-m", "exo_gay", "-v", "nashprop", "--cluster", str(cluster), "--me", me,
+               "--key-file", str(tmp_path / f"{key}.key"), "--total", "500000", "--session", session, "--no-scout",
+               "--sync", "0.3", "--threads", "1", "--wait", "20", "--listen", f"tcp/127.0.0.1:{ports[n]}", "--json"]
+        cmd += [x for j in range(3) if j != n for x in ("--connect", f"tcp/127.0.0.1:{ports[j]}")]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+    # the intruder starts first, as kp-b with its own key: refused at once (its key is not kp-b's)
+    bad = subprocess.run(member(2, "kp-b", "intruder").args, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert bad.returncode == 2 and "not the key pair of 'kp-b'" in bad.stderr
+    procs = [member(0, "kp-a", "kp-a"), member(1, "kp-b", "kp-b")]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert json.loads(out)["xor"] == f"0x{ref_xor(SEED, 0, 500_000):016x}"

@@ -156,6 +156,14 @@ def test_shared_key_tokens_need_the_mac():
     assert Roster(SESSION).apply("b", pub, True, R.member_mac(key, SESSION, "b", pub)) is None
 
 
+def test_key_pairs_admit_only_the_listed_public_key():
+    r = Roster(SESSION, trusted={"a": "44" * 32})
+    assert r.apply("a", "55" * 32, True) is None  # another key under a's name
+    assert r.apply("b", "44" * 32, True) is None  # a name not listed
+    assert r.apply("a", "44" * 32, True, "00" * 16) is None  # a MAC is not a key pair's token
+    assert r.apply("a", "44" * 32, True) == "up"
+
+
 def test_large_or_deep_json_is_refused_cheaply():
     import pytest
 

@@ -176,11 +176,15 @@ def cmd_nashprop(args) -> int:
     from ..nashprop.run import Options
 
     resolve(args.backend, "xor")  # a backend that fails its self-check is bad input, before joining
-    default_listen = "tcp/0.0.0.0:0" if key else "tcp/127.0.0.1:0"
+    secret, trusted = _key_pair(key, args, me, members)
+    if secret is not None:
+        key = None
+    default_listen = "tcp/0.0.0.0:0" if key or secret else "tcp/127.0.0.1:0"
     opt = Options(seed=seed, total=total, me=me, session=_session(seed, total, args.session), members=members,
                   expect=expect, k=k, pieces=pieces, sync=sync, wait=wait, timeout=timeout, threads=threads,
                   backend=args.backend, listen=args.listen or [default_listen], connect=args.connect or [],
-                  scout=not args.no_scout, interface=args.scout_interface or ("auto" if key else "lo"), key=key)
+                  scout=not args.no_scout, interface=args.scout_interface or ("auto" if key or secret else "lo"),
+                  key=key, secret=secret, trusted=trusted)
     try:
         out = _run_member(opt, args.json)
     except RunFailed as e:
@@ -202,7 +206,13 @@ def _key(args) -> bytes | None:
     from ..nashprop.records import load_key
 
     if args.key_file is not None:
-        return load_key(args.key_file)
+        key = load_key(args.key_file)
+        if key.startswith(b"ed25519-secret:") and args.cluster is None:
+            raise InputError("--key-file holds a key pair's secret: give --cluster with every member's "
+                             "public key (gay.public_key), or use a shared key (exo-gay keygen --shared)")
+        return key
+    if args.local is not None:
+        return None
     loopback = ("127.", "localhost", "[::1]")
     off = [ep for ep in (args.listen or []) + (args.connect or []) if not ep.split("/", 1)[1].startswith(loopback)]
     if not args.no_scout and args.scout_interface not in (None, "lo"):
@@ -211,6 +221,28 @@ def _key(args) -> bytes | None:
         raise InputError(f"{off[0]} leaves loopback: membership is closed off loopback, give --key-file F "
                          f"(exo-gay keygen --shared F, the same file on every member)")
     return None
+
+
+def _key_pair(key: bytes | None, args, me: str, members: list[str] | None):
+    """(seed, trusted public keys) when --key-file is a key pair's secret: every member needs its
+    public key in the cluster file, and mine must be the secret's."""
+    from ..nashprop.records import secret_seed
+
+    seed = secret_seed(key, args.key_file) if key else None
+    if seed is None:
+        return None, None
+    from nacl.signing import SigningKey
+
+    from .. import clusterfile
+
+    keys = clusterfile.load(args.cluster).public_keys()
+    missing = [m for m in members or [] if m not in keys]
+    if missing:
+        raise InputError(f"--cluster {args.cluster}: no public key for {', '.join(missing)} (key pairs need "
+                         f"every member's gay.public_key)")
+    if bytes(SigningKey(seed).verify_key) != keys[me]:
+        raise InputError(f"--key-file {args.key_file}: not the key pair of {me!r} in {args.cluster}")
+    return seed, {m: keys[m].hex() for m in members}
 
 
 def _run_member(opt, as_json: bool) -> dict:

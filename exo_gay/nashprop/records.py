@@ -85,6 +85,12 @@ def member_mac(key: bytes, session: str, name: str, public_hex: str) -> str:
     return hmac.new(key, msg, hashlib.sha256).digest()[:16].hex()
 
 
+def zenoh_password(key: bytes, session: str) -> str:
+    """zenoh's usrpwd password for a run with a shared key (user ``exo-gay``): the first 16 bytes,
+    hex, of HMAC-SHA256(key, ``b"nashprop-zenoh\\0" + session``)."""
+    return hmac.new(key, f"nashprop-zenoh\0{session}".encode(), hashlib.sha256).digest()[:16].hex()
+
+
 def mac_holds(key: bytes, session: str, name: str, public_hex: str, mac: str) -> bool:
     return hmac.compare_digest(member_mac(key, session, name, public_hex), mac)
 
@@ -97,16 +103,31 @@ def load_key(path: str) -> bytes:
             data = f.read(1 << 16).strip()
     except OSError as e:
         raise InputError(f"--key-file {path}: {e.strerror}") from None
+    if data.startswith(SECRET_PREFIX):
+        return data
     try:
         text = data.decode("ascii")
         if len(text) >= 32 and len(text) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in text):
             data = bytes.fromhex(text)
     except UnicodeDecodeError:
         pass
-    if data.startswith(b"ed25519-secret:") or len(data) < MIN_KEY_BYTES:
+    if len(data) < MIN_KEY_BYTES:
         raise InputError(f"--key-file {path}: expected a shared key (exo-gay keygen --shared), "
-                         f"at least {MIN_KEY_BYTES} bytes")
+                         f"at least {MIN_KEY_BYTES} bytes, or a key pair's secret (exo-gay keygen)")
     return data
+
+
+SECRET_PREFIX = b"ed25519-secret:"
+
+
+def secret_seed(data: bytes, path: str) -> bytes | None:
+    """The 32-byte seed of a key pair's secret file (`exo-gay keygen`), None for a shared key."""
+    if not data.startswith(SECRET_PREFIX):
+        return None
+    text = data[len(SECRET_PREFIX):].decode("ascii", "replace")
+    if len(text) != 64 or not all(c in "0123456789abcdefABCDEF" for c in text):
+        raise InputError(f"--key-file {path}: a malformed Ed25519 secret key")
+    return bytes.fromhex(text)
 
 
 def open_envelope(data: bytes, public_hex: str | None) -> dict:

@@ -5,6 +5,8 @@ for that name (a re-claim after the member died, or an impostor while it lives) 
 the member set is settled; while settling, two keys for one name mean the set cannot be agreed
 (every member that sees both exits 1). With a shared key (``--key-file``) a token counts only
 when it carries the key's MAC over (session, name, public key): without the key nobody joins.
+With key pairs (``--key-file`` a secret from `exo-gay keygen`, ``--cluster`` naming every
+member's public key) a token counts only with the public key the cluster file gives that name.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 class Roster:
     session: str
     key: bytes | None = None
+    trusted: dict[str, str] | None = None  # with key pairs: each member's only public key (hex)
     keys: dict[str, str] = field(default_factory=dict)  # name -> its first public key (hex)
     alive: set[str] = field(default_factory=set)
     left: set[str] = field(default_factory=set)  # names whose first key's token went away
@@ -29,6 +32,8 @@ class Roster:
     ignored: int = 0  # tokens refused (no MAC, wrong MAC, a second key after settling)
 
     def token_ok(self, name: str, pub: str, mac: str | None) -> bool:
+        if self.trusted is not None:
+            return mac is None and self.trusted.get(name) == pub
         if self.key is None:
             return mac is None
         return mac is not None and R.mac_holds(self.key, self.session, name, pub, mac)

@@ -12,7 +12,9 @@ deadline is checked between every two events.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +34,14 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED = 4  # messages waiting per sender; more are dropped (the sender resends at its next sync)
 MAX_BATCH = 256  # events handled between two looks at the clock
+
+
+def _signing_key(seed: bytes | None):
+    if seed is None:
+        return None
+    from nacl.signing import SigningKey
+
+    return SigningKey(seed)
 
 
 @dataclass
@@ -56,6 +66,8 @@ class Options:
     scout: bool = True
     interface: str = "lo"
     key: bytes | None = None  # the shared key (--key-file): membership is closed to its holders
+    secret: bytes | None = None  # a key pair's seed: this member's signing key for the run
+    trusted: dict[str, str] | None = None  # with key pairs: every member's public key (hex)
 
 
 class Member:
@@ -68,8 +80,8 @@ class Member:
         self.opt = opt
         self.on_progress = on_progress or (lambda done, scheduled: None)
         self.on_settled = on_settled or (lambda names: None)
-        self.id = R.Identity()
-        self.roster = Roster(opt.session, opt.key)
+        self.id = R.Identity(_signing_key(opt.secret))
+        self.roster = Roster(opt.session, opt.key, opt.trusted)
         self.events: queue.Queue = queue.Queue()
         self.tasks: queue.PriorityQueue = queue.PriorityQueue()
         self.trees: dict[tuple[int, int], audit.Tree] = {}
@@ -253,7 +265,18 @@ class Member:
 
         opt = self.opt
         t_start = time.monotonic()
-        bus = Bus(opt.session, opt.me, config(opt.listen, opt.connect, opt.scout, opt.interface))
+        auth = dictionary = None
+        if opt.key:  # zenoh's own authentication: without the key, no session with us at all
+            fd, dictionary = tempfile.mkstemp(prefix="exo-gay-nashprop-", suffix=".auth")
+            password = R.zenoh_password(opt.key, opt.session)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"exo-gay:{password}\n")
+            auth = ("exo-gay", password, dictionary)
+        try:
+            bus = Bus(opt.session, opt.me, config(opt.listen, opt.connect, opt.scout, opt.interface, auth=auth))
+        finally:
+            if dictionary:
+                os.unlink(dictionary)  # read when the session opens
         try:
             bus.watch_members(self._on_member)
             bus.listen(self._on_message)

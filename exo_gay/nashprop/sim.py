@@ -52,6 +52,9 @@ class SimResult:
     per_member_round: float  # messages sent per live member per round, mean
     sent_p999: int  # 99.9th percentile of messages one member sent in one round
     remined_positions: int
+    records: int  # piece records sent (each in an envelope that goes anyway), pieces per range each
+    audit_messages: int  # an audit query and its answer per record received
+    liveliness_per_member: int  # tokens and departures each member's zenoh session sees (peer mode)
     wall_s: float
     cpu_s: float
     plan_s: float
@@ -158,10 +161,13 @@ class _World:
 
 def simulate(n: int, k: int = 16, loss: float = 0.0, fail_start: float = 0.0, fail_mid: float = 0.0,
              seed: int = 7202985, per_member: int = 4, max_rounds: int = 500, rng_seed: int = 1,
-             fail_round: int = 2, fail_rounds: tuple[int, ...] | None = None, notice_delay: int = 0) -> SimResult:
+             fail_round: int = 2, fail_rounds: tuple[int, ...] | None = None, notice_delay: int = 0,
+             pieces: int = 8) -> SimResult:
     """``fail_mid`` of the members are killed in each of ``fail_rounds`` (default: round
     ``fail_round`` only); with ``notice_delay`` d > 0 every member has its own view and hears of
-    each death after its own 0..d rounds."""
+    each death after its own 0..d rounds. Records, audits and liveliness are counted from the
+    protocol's rules (``pieces`` records per range mined, one audit query and answer per record,
+    every token and departure seen by every member in a zenoh peer mesh), not carried."""
     t0, c0 = time.perf_counter(), time.process_time()
     total = n * per_member
     plan = Plan.make(seed, total, (f"m{i}" for i in range(n)), k)
@@ -183,20 +189,21 @@ def simulate(n: int, k: int = 16, loss: float = 0.0, fail_start: float = 0.0, fa
             w.kill(rounds, max(1, int(fail_mid * n)), notice_delay)
         w.deliver_notices(rounds)
         w.round(loss)
-    return _result(w, n, k, loss, n_dead0, rounds, reference, t0, c0, t_plan)
+    return _result(w, n, k, loss, n_dead0, rounds, reference, t0, c0, t_plan, pieces)
 
 
-def _result(w: _World, n, k, loss, n_dead0, rounds, reference, t0, c0, t_plan) -> SimResult:
+def _result(w: _World, n, k, loss, n_dead0, rounds, reference, t0, c0, t_plan, pieces=8) -> SimResult:
     live = [node for node in w.nodes if node is not None]
     finals = {node.final for node in live}
     final = next(iter(finals)) if len(finals) == 1 else None
     verified = isinstance(final, Final)
     xor = final.xor if verified else 0
     c = w.c
+    records = pieces * (n - n_dead0 + c.remined)
     return SimResult(n, k, loss, n_dead0, c.failed_mid, w.tree.depth(), rounds, verified,
                      verified and xor == reference, xor, reference, c.messages, c.nbytes, c.sent_max, c.recv_max,
-                     c.sent_sum / max(1, c.live_rounds), _quantile(c.hist, 0.999), c.remined,
-                     time.perf_counter() - t0, time.process_time() - c0, t_plan)
+                     c.sent_sum / max(1, c.live_rounds), _quantile(c.hist, 0.999), c.remined, records, 2 * records,
+                     n - n_dead0 + c.failed_mid, time.perf_counter() - t0, time.process_time() - c0, t_plan)
 
 
 def _quantile(hist: dict[int, int], q: float) -> int:

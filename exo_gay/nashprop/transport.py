@@ -42,8 +42,16 @@ def check_endpoint(ep: str) -> str:
 
 
 def config(listen: list[str], connect: list[str], scout: bool, interface: str = "lo",
-           address: str = SCOUT_ADDRESS) -> zenoh.Config:
+           address: str = SCOUT_ADDRESS, auth: tuple[str, str, str] | None = None) -> zenoh.Config:
+    """zenoh's configuration; ``auth`` (user, password, dictionary file) turns on zenoh's usrpwd
+    authentication, so that a peer without the run's key cannot even open a session with us
+    (nor relay anything: gossip, tokens)."""
     c = zenoh.Config()
+    if auth is not None:
+        user, password, dictionary = auth
+        c.insert_json5("transport/auth/usrpwd/user", json.dumps(user))
+        c.insert_json5("transport/auth/usrpwd/password", json.dumps(password))
+        c.insert_json5("transport/auth/usrpwd/dictionary_file", json.dumps(dictionary))
     c.insert_json5("mode", '"peer"')
     c.insert_json5("listen/endpoints", json.dumps(listen))
     c.insert_json5("connect/endpoints", json.dumps(connect))
