@@ -6,6 +6,7 @@ as verified, and none may run past --timeout by more than 15 s. All on 127.0.0.1
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -28,14 +29,21 @@ def _check_honest(res, want, t0, timeout=120):
         assert rc == 0, (name, err[-2000:])
 
 
-def test_forged_final_injected_own_and_forged_signature_change_nothing():
+@pytest.mark.parametrize("with_key", [False, True])
+def test_forged_final_injected_own_and_forged_signature_change_nothing(with_key, tmp_path):
+    """The attacker is a member (with the shared key, when the run has one): a leaf with honest
+    records and summary, so the run can finish, that also sends every attack."""
     names = ["ann", "ben", "cat", "dan", "eve"]
     total = 5_000_000
     order = Plan.make(SEED, total, names, 4).order
-    eve = order[2]  # a leaf: honest records and summary, so the run can finish; and every attack
+    eve = order[2]
+    key = ()
+    if with_key:
+        (tmp_path / "run.key").write_text(os.urandom(32).hex())
+        key = ("--key-file", str(tmp_path / "run.key"))
     t0 = time.monotonic()
-    procs = _spawn(names, total, adversary={eve: "honest"},
-                   attacks={eve: ("--forge-final", "--inject-own", "--forge-sig")})
+    procs = _spawn(names, total, adversary={eve: "honest"}, common=key,
+                   attacks={eve: ("--forge-final", "--inject-own", "--forge-sig", *key)})
     adv = procs.pop(eve)
     try:
         res = _results(procs)

@@ -66,6 +66,9 @@ class MemberState:
         self.sent = self.received = 0
         self._could_send = (False, False)
         self.quiet_syncs = 0  # syncs since a reporter last sent me a summary (it had no Final yet)
+        self.acked: set[int] = set()  # members reporting to me that said they hold the Final
+        self.acked_to: set[int] = set()  # members I told I hold it
+        self.answered: dict[int, int] = {}  # summaries received (and answered) since I hold the Final
         self.out, self.inbox = Outbox(self), Inbox(self)
         for name in plan.order:  # whoever left while we settled is gone
             if name not in roster.alive:
@@ -115,8 +118,14 @@ class MemberState:
         return urgent
 
     def may_leave(self) -> bool:
-        """Holding a checked Final, and no reporter asked for it for 3 syncs."""
-        return self.final is not None and self.quiet_syncs >= 3
+        """Holding a checked Final, and every member reporting to me holds one too (it said so),
+        or I answered it 20 times, or nobody asked for 20 syncs (one that never says so cannot
+        hold me past that)."""
+        if self.final is None:
+            return False
+        reporters = self.node.derived().reporters
+        return all(r in self.acked or self.view.out(r) or self.answered.get(r, 0) >= 20 for r in reporters) \
+            or self.quiet_syncs >= 20
 
     @property
     def final(self) -> Final | None:
@@ -193,9 +202,13 @@ class MemberState:
                 g = self.book.take(rec, ev.data)
                 if g is not None:
                     out.append(Audit((rec.of, rec.j), g))
+        if body.get("have_final") is True:
+            self.acked.add(src)
         sm = body.get("sum")
-        if isinstance(sm, dict) and self.node.final is not None:
-            self.quiet_syncs = 0  # a reporter still without the Final: I stay to answer it
+        if isinstance(sm, dict) and self.node.final is not None and src not in self.acked:
+            self.answered[src] = self.answered.get(src, 0) + 1
+            if self.answered[src] < 20:
+                self.quiet_syncs = 0  # a reporter still without the Final: I stay to answer it
         if isinstance(sm, dict):
             s = checks.parse_sum(self.roster.key_of, self.cfg.session, self.node.span, ev.sender, sm)
             if s is not None and s.reason:

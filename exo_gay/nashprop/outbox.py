@@ -47,12 +47,16 @@ class Outbox:
         rec_dests = [up] if up >= 0 else node.derived().reporters
         for d in rec_dests:
             by_dest.setdefault(d, [])
+        ack = up if up >= 0 and self.st.final is not None and up not in self.st.acked_to else -1
+        if ack >= 0:  # I hold a Final I checked: the member I report to need not stay for me
+            by_dest.setdefault(ack, [])
+            self.st.acked_to.add(ack)
         out: list[Action] = []
         for dst, aggs in by_dest.items():
-            out += self._envelope(dst, aggs, dst in rec_dests)
+            out += self._envelope(dst, aggs, dst in rec_dests, dst == ack)
         return out
 
-    def _envelope(self, dst: int, aggs: list, all_records: bool) -> list[Action]:
+    def _envelope(self, dst: int, aggs: list, all_records: bool, ack: bool = False) -> list[Action]:
         name = self.st.plan.order[dst]
         owns = [m for m in aggs if isinstance(m, Own)]
         new = self.st.book.unsent(name) if all_records else []
@@ -64,10 +68,12 @@ class Outbox:
                 evidence[str(m.v)] = self.st.book.evidence(m.v, self.st.plan.order[m.v])
         finals = [m for m in aggs if isinstance(m, Final)]
         sums = [m for m in aggs if isinstance(m, Summary)]
-        if not owns and not finals and not sums and not new:
+        if not owns and not finals and not sums and not new and not ack:
             return []
         body: dict = {"from": self.st.cfg.me, "records": [r.to_json() for r in new],
                       "agg": [m.encode().hex() for m in owns]}
+        if ack:
+            body["have_final"] = True
         if evidence:
             body["evidence"] = evidence
         if sums:
@@ -118,11 +124,13 @@ class Outbox:
         return self.st.book.audited_by_me(up, self.st.plan.order[up])
 
     def root_ready(self) -> bool:
-        """The acting root waits until every member it reports to audited all its pieces (so each
-        of them can check the root's own part when the Final reaches it)."""
+        """The acting root waits until a member it reports to audited all its pieces (one: a
+        member that never says so must not hold the run; the others check the root's own part
+        against their audits before they take the Final, asking again until they can)."""
         node, view = self.st.node, self.st.view
         if view.acting_root() != self.st.me:
             return True
         reporters = set(node.derived().reporters)
-        flagged = {node.got_from.get(lo) for lo, s in node.got.items() if s.flags & FLAG_AUDITED_PARENT}
-        return reporters <= flagged
+        if not reporters:
+            return True
+        return any(s.flags & FLAG_AUDITED_PARENT for lo, s in node.got.items() if node.got_from.get(lo) in reporters)
