@@ -3,6 +3,8 @@ members, up to 1,000,000, with message loss and failed members.
 
     .venv/bin/python benchmarks/bench_nashprop_sim.py                 # 2 .. 1,000,000 members
     .venv/bin/python benchmarks/bench_nashprop_sim.py --sizes 34,1000 --loss 0.05 --json
+    .venv/bin/python benchmarks/bench_nashprop_sim.py --sizes 10000 --fail-rounds 2-11 --notice-delay 2 \
+        --rng-seeds 1-4                                                # late kills, each member its own view
 
 Every member is an AggNode; each round (a sync point) it sends at most one summary up, or the
 Final down to its children. The run is exact when every live member holds the same Final and
@@ -36,6 +38,7 @@ def main() -> int:
     ap.add_argument("--notice-delay", type=int, default=0,
                     help="each member its own view, hearing of a death after 0..D rounds (default 0: one view)")
     ap.add_argument("--per-member", type=int, default=4, help="colors per member (default 4)")
+    ap.add_argument("--rng-seeds", default="1", help="runs per size with these random seeds, e.g. 1-4 (default 1)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []
@@ -48,10 +51,13 @@ def main() -> int:
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     lo, _, hi = args.fail_rounds.partition("-")
     fail_rounds = tuple(range(int(lo), int(hi or lo) + 1))
-    for n in (int(float(x)) for x in args.sizes.split(",")):
-        print(f"simulating {n:,} members ...", file=sys.stderr, flush=True)
+    lo, _, hi = args.rng_seeds.partition("-")
+    runs = [(int(float(x)), rs) for x in args.sizes.split(",") for rs in range(int(lo), int(hi or lo) + 1)]
+    for n, rs in runs:
+        print(f"simulating {n:,} members (random seed {rs}) ...", file=sys.stderr, flush=True)
         r = simulate(n, k=args.fan_out, loss=args.loss, fail_start=args.fail_start, fail_mid=args.fail_mid,
-                     per_member=args.per_member, fail_rounds=fail_rounds, notice_delay=args.notice_delay)
+                     per_member=args.per_member, fail_rounds=fail_rounds, notice_delay=args.notice_delay,
+                     rng_seed=rs)
         row = dict(vars(r))
         rows.append(row)
         if not args.json:
