@@ -7,8 +7,10 @@ the actions; the state machine (machine.py) does no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .records import PieceRecord
+if TYPE_CHECKING:  # records imports PyNaCl; the events themselves need nothing
+    from .records import PieceRecord
 
 
 # ------------------------------------------------------------------ events
@@ -40,7 +42,7 @@ class Accusation:
 class Mined:
     """A piece I mined: its signed-to-be record (the shell keeps the Merkle tree for audits)."""
 
-    rec: PieceRecord
+    rec: "PieceRecord"
     seconds: float
 
 
@@ -48,7 +50,7 @@ class Mined:
 class Got:
     """A record received from its miner, with the envelope that carried it (the evidence)."""
 
-    rec: PieceRecord
+    rec: "PieceRecord"
     raw: bytes
     state: str = "pending"  # pending, ok, bad
 

@@ -104,6 +104,8 @@ class _World:
 
     def kill(self, rnd: int, count: int, delay: int) -> None:
         cand = [p for p, node in enumerate(self.nodes) if node is not None]
+        if count <= 0:
+            return
         victims = [cand[i] for i in self.rng.choice(len(cand), size=min(count, len(cand) - 1), replace=False)]
         for p in victims:
             self.nodes[p] = None
@@ -186,7 +188,7 @@ def simulate(n: int, k: int = 16, loss: float = 0.0, fail_start: float = 0.0, fa
     while w.pending() and rounds < max_rounds:
         rounds += 1
         if rounds in kill_rounds and fail_mid > 0:
-            w.kill(rounds, max(1, int(fail_mid * n)), notice_delay)
+            w.kill(rounds, int(fail_mid * n), notice_delay)
         w.deliver_notices(rounds)
         w.round(loss)
     return _result(w, n, k, loss, n_dead0, rounds, reference, t0, c0, t_plan, pieces)
