@@ -39,17 +39,18 @@ log = logging.getLogger(__name__)
 EXAMPLES = examples(
     "exo-gay nashprop --seed 7202985 --total 1e10 --local 3",
     "# (3 member processes here; every one checks the result)",
+    "# across machines a key is required: one shared key, copied to each",
+    "exo-gay keygen --shared --out run.key",
     "# on each of three machines, each with its own --me:",
-    "exo-gay nashprop --seed 7202985 --total 1e12 \\",
-    "--members causality,hatchery,2-monad --me hatchery \\",
-    "--listen tcp/0.0.0.0:7447 --scout-interface auto",
-    "# wait (bounded by --wait) until 34 members found each other:",
-    "exo-gay nashprop --seed 7202985 --total 1e12 --expect 34",
+    "exo-gay nashprop --seed 7202985 --total 1e12 --key-file run.key \\",
+    "--members causality,hatchery,2-monad --me hatchery",
+    "# wait (bounded by --wait) until 34 key holders found each other:",
+    "exo-gay nashprop --seed 7202985 --total 1e12 --expect 34 --key-file run.key",
     "# Tailscale (no multicast): one member's address, zenoh finds the rest:",
     "exo-gay nashprop --seed 7202985 --total 1e12 --expect 3 --no-scout \\",
-    "--listen tcp/0.0.0.0:7447 --connect tcp/100.64.0.1:7447",
-    "# the node ids of exo's cluster file are the members; -v logs events:",
-    "exo-gay -v nashprop --total 1e12 --cluster cluster.json --me NODE_ID",
+    "--key-file run.key --listen tcp/0.0.0.0:7447 --connect tcp/100.64.0.1:7447",
+    "# key pairs: cluster.json lists each node's gay.public_key; -v logs events:",
+    "exo-gay -v nashprop --total 1e12 --cluster cluster.json --me NODE_ID --key-file node.key",
     "# the node ids of a running exo's topology (its API) are the members:",
     "exo-gay nashprop --total 1e12 --exo-api http://127.0.0.1:52415 --me NODE_ID",
 )
@@ -104,7 +105,8 @@ def register(sub) -> None:
     p.add_argument("--scout-interface", default=None, metavar="IF",
                    help="interface for multicast scouting (default lo; with --key-file 'auto', the default one)")
     p.add_argument("--key-file", metavar="F",
-                   help="a shared key (exo-gay keygen --shared): only its holders can join; required off "
+                   help="a shared key (exo-gay keygen --shared), or this member's key pair (exo-gay keygen) "
+                        "with --cluster listing every public key: only key holders can join; required off "
                         "loopback; with it the defaults listen on every interface and scout the default one")
     add_json(p)
     p.set_defaults(func=cmd_nashprop)
