@@ -113,3 +113,29 @@ def test_flood_from_an_outsider_and_a_member_ends_exact_within_the_bound():
             p.terminate()
             p.communicate(timeout=30)
     _check_honest(res, f"0x{ref_xor(SEED, 0, total):016x}", t0, timeout=60)
+
+
+def test_a_forged_final_from_the_acting_root_itself_is_refused():
+    """The attacker holds position 0 (the acting root) and signs Finals of wrong XORs with a
+    whole-tree summary that adds up by claiming every other position as its own part. It never
+    aggregates honestly, so the run cannot finish: every honest member must refuse the Final
+    (those positions are live) and exit 1 at --timeout, saying why, not print the value."""
+    names = ["ann", "ben", "cat", "dan"]
+    total = 4_000_000
+    order = Plan.make(SEED, total, names, 4).order
+    root = order[0]
+    t0 = time.monotonic()
+    procs = _spawn(names, total, adversary={root: "honest"}, common=("--timeout", "20"),
+                   attacks={root: ("--forge-final",)})
+    adv = procs.pop(root)
+    try:
+        res = _results(procs)
+    finally:
+        adv.terminate()
+        adv.communicate(timeout=30)
+    assert time.monotonic() - t0 < 20 + 15 + 30
+    for name, (rc, doc, err) in res.items():
+        assert "Traceback" not in err
+        assert rc == 1 and doc["verified"] is False, (name, doc)
+        assert "no verified result within 20s" in doc["reason"]
+    assert any("live as I see it" in err for _, _, err in res.values())
