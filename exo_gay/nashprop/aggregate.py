@@ -131,7 +131,7 @@ class AggNode:
     position's range this member mined (its own, and the out positions it mines for)."""
 
     __slots__ = ("pos", "tree", "start", "view", "own", "got", "got_from", "final", "ready", "_cache",
-                 "_replies", "_d")
+                 "_replies", "_d", "_up_at_final")
 
     def __init__(self, pos: int, tree: Tree, start: Callable[[int], int], view: View):
         self.pos, self.tree, self.start, self.view = pos, tree, start, view
@@ -143,6 +143,7 @@ class AggNode:
         self._cache: Summary | None = None
         self._replies: set[int] = set()
         self._d: _Derived | None = None
+        self._up_at_final = -1  # where I reported when the Final reached me
 
     def derived(self) -> _Derived:
         if self._d is None or self._d.version != self.view.version:
@@ -201,6 +202,7 @@ class AggNode:
             if self.final is None:
                 self.final = msg
                 self._replies.update(self.derived().reporters)
+                self._up_at_final = self.derived().send_to
             return msg == self.final
         return False
 
@@ -273,6 +275,10 @@ class AggNode:
         if self.final is not None:
             out += [(r, self.final) for r in sorted(self._replies)]
             self._replies.clear()
+            # the member I report to changed since the Final reached me (a promotion after a
+            # death): it may need my summary to compose its own, and then it will ask for the Final
+            if d.send_to >= 0 and d.send_to != self._up_at_final and (s := self.compose()) is not None:
+                out.append((d.send_to, s))
             return out
         if not self.ready:
             return out

@@ -65,7 +65,6 @@ class MemberState:
         self.mine_seconds = 0.0
         self.sent = self.received = 0
         self._could_send = (False, False)
-        self.quiet_syncs = 0  # syncs since a reporter last sent me a summary (it had no Final yet)
         self.acked: set[int] = set()  # members reporting to me that said they hold the Final
         self.acked_to: set[int] = set()  # members I told I hold it
         self.answered: dict[int, int] = {}  # summaries received (and answered) since I hold the Final
@@ -119,13 +118,12 @@ class MemberState:
 
     def may_leave(self) -> bool:
         """Holding a checked Final, and every member reporting to me holds one too (it said so),
-        or I answered it 20 times, or nobody asked for 20 syncs (one that never says so cannot
-        hold me past that)."""
+        or I answered it 20 times (one that never says so cannot hold me past that); a member
+        still busy (auditing, mining) keeps me until --timeout, where I print my result."""
         if self.final is None:
             return False
         reporters = self.node.derived().reporters
-        return all(r in self.acked or self.view.out(r) or self.answered.get(r, 0) >= 20 for r in reporters) \
-            or self.quiet_syncs >= 20
+        return all(r in self.acked or self.view.out(r) or self.answered.get(r, 0) >= 20 for r in reporters)
 
     @property
     def final(self) -> Final | None:
@@ -206,9 +204,7 @@ class MemberState:
             self.acked.add(src)
         sm = body.get("sum")
         if isinstance(sm, dict) and self.node.final is not None and src not in self.acked:
-            self.answered[src] = self.answered.get(src, 0) + 1
-            if self.answered[src] < 20:
-                self.quiet_syncs = 0  # a reporter still without the Final: I stay to answer it
+            self.answered[src] = self.answered.get(src, 0) + 1  # a reporter still without the Final
         if isinstance(sm, dict):
             s = checks.parse_sum(self.roster.key_of, self.cfg.session, self.node.span, ev.sender, sm)
             if s is not None and s.reason:

@@ -29,7 +29,6 @@ class Outbox:
         book = self.st.book
         node.ready = not book.pending and not self.st.unchecked and self.root_ready()
         had_final = node.final is not None
-        self.st.quiet_syncs += 1
         if (not had_final and node.ready and up < 0 and len(self.st.plan.order) > 1
                 and not node.derived().reporters and node.compose() is not None):
             raise RunFailed("every other member is gone: nobody is left to audit my work")

@@ -196,10 +196,11 @@ def simulate(n: int, k: int = 16, loss: float = 0.0, fail_start: float = 0.0, fa
 
 def _result(w: _World, n, k, loss, n_dead0, rounds, reference, t0, c0, t_plan, pieces=8) -> SimResult:
     live = [node for node in w.nodes if node is not None]
-    finals = {node.final for node in live}
-    final = next(iter(finals)) if len(finals) == 1 else None
-    verified = isinstance(final, Final)
-    xor = final.xor if verified else 0
+    # every live member holds a Final and they all carry one XOR (an acting root killed after
+    # making its Final is replaced, and the new one's Final counts other takeovers: same XOR)
+    xors = {node.final.xor if isinstance(node.final, Final) else None for node in live}
+    verified = len(xors) == 1 and None not in xors
+    xor = next(iter(xors)) if verified else 0
     c = w.c
     records = pieces * (n - n_dead0 + c.remined)
     return SimResult(n, k, loss, n_dead0, c.failed_mid, w.tree.depth(), rounds, verified,
