@@ -154,4 +154,7 @@ def test_a_partition_that_heals_never_verifies_without_audits(lan, keyfile):
             assert rc == 0 and doc["xor"] == want
         else:
             assert rc == 1
-    assert not res["n2"][1]["verified"], res["n2"]
+    # the cut-off host alone has nobody to audit it: if it noticed the others gone it cannot have
+    # printed a result (it may have noticed nothing, when the links outlived the cut)
+    doc = res["n2"][1]
+    assert not doc["verified"] or doc["gone"] == [], doc
