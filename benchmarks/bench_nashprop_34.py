@@ -83,6 +83,11 @@ def main() -> int:
               f"of its {args.pieces} pieces ({state})", flush=True)
     results = {}
     for name, p in procs.items():
+        while p.poll() is None:  # progress while members run: how many have finished
+            done = sum(q.poll() is not None for q in procs.values())
+            print(f"\r{done}/{len(procs)} members finished, {time.monotonic() - t0:.0f}s", end="", file=sys.stderr,
+                  flush=True)
+            time.sleep(1)
         out, err = p.communicate()
         if name == victim:
             continue
@@ -90,6 +95,7 @@ def main() -> int:
             results[name] = (p.returncode, json.loads(out), err)
         except json.JSONDecodeError:
             results[name] = (p.returncode, {}, err)
+    print(file=sys.stderr)
     wall = time.monotonic() - t0
     bad = [(n, rc, err.strip()[-300:]) for n, (rc, doc, err) in results.items()
            if rc != 0 or doc.get("xor") != hex64(want)]

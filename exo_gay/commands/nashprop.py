@@ -3,12 +3,14 @@ K members on this one (--local K)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from ..cliutil import (
@@ -38,17 +40,18 @@ log = logging.getLogger(__name__)
 EXAMPLES = examples(
     "exo-gay nashprop --seed 7202985 --total 1e10 --local 3",
     "# (3 member processes here; every one checks the result)",
+    "# across machines a key is required: one shared key, copied to each",
+    "exo-gay keygen --shared --out run.key",
     "# on each of three machines, each with its own --me:",
-    "exo-gay nashprop --seed 7202985 --total 1e12 \\",
-    "--members causality,hatchery,2-monad --me hatchery \\",
-    "--listen tcp/0.0.0.0:7447 --scout-interface auto",
-    "# wait (bounded by --wait) until 34 members found each other:",
-    "exo-gay nashprop --seed 7202985 --total 1e12 --expect 34",
+    "exo-gay nashprop --seed 7202985 --total 1e12 --key-file run.key \\",
+    "--members causality,hatchery,2-monad --me hatchery",
+    "# wait (bounded by --wait) until 34 key holders found each other:",
+    "exo-gay nashprop --seed 7202985 --total 1e12 --expect 34 --key-file run.key",
     "# Tailscale (no multicast): one member's address, zenoh finds the rest:",
     "exo-gay nashprop --seed 7202985 --total 1e12 --expect 3 --no-scout \\",
-    "--listen tcp/0.0.0.0:7447 --connect tcp/100.64.0.1:7447",
-    "# the node ids of exo's cluster file are the members; -v logs events:",
-    "exo-gay -v nashprop --total 1e12 --cluster cluster.json --me NODE_ID",
+    "--key-file run.key --listen tcp/0.0.0.0:7447 --connect tcp/100.64.0.1:7447",
+    "# key pairs: cluster.json lists each node's gay.public_key; -v logs events:",
+    "exo-gay -v nashprop --total 1e12 --cluster cluster.json --me NODE_ID --key-file node.key",
     "# the node ids of a running exo's topology (its API) are the members:",
     "exo-gay nashprop --total 1e12 --exo-api http://127.0.0.1:52415 --me NODE_ID",
 )
@@ -100,8 +103,12 @@ def register(sub) -> None:
                         "e.g. Tailscale: tcp/100.x.y.z:7447)")
     p.add_argument("--no-scout", action="store_true",
                    help=f"no multicast scouting (default: on, UDP 224.0.0.224:{MESH_PORT})")
-    p.add_argument("--scout-interface", default="lo", metavar="IF",
-                   help="interface for multicast scouting (default lo; 'auto' on a LAN)")
+    p.add_argument("--scout-interface", default=None, metavar="IF",
+                   help="interface for multicast scouting (default lo; with --key-file 'auto', the default one)")
+    p.add_argument("--key-file", metavar="F",
+                   help="a shared key (exo-gay keygen --shared), or this member's key pair (exo-gay keygen) "
+                        "with --cluster listing every public key: only key holders can join; required off "
+                        "loopback; with it the defaults listen on every interface and scout the default one")
     add_json(p)
     p.set_defaults(func=cmd_nashprop)
 
@@ -140,6 +147,9 @@ def cmd_nashprop(args) -> int:
     threads = parse_threads(args.threads)
     for ep in (args.listen or []) + (args.connect or []):
         check_endpoint(ep)
+    if args.me is not None:
+        check_name(args.me, "--me")
+    key = _key(args)
     if args.local is not None:
         n = parse_int(args.local, "--local", lo=1, hi=256)
         if total < n:
@@ -167,19 +177,20 @@ def cmd_nashprop(args) -> int:
     else:
         expect = parse_int(args.expect, "--expect", lo=1, hi=1 << 20)
     from ..kernels import resolve
-    from ..nashprop.run import Member, Options
+    from ..nashprop.run import Options
 
     resolve(args.backend, "xor")  # a backend that fails its self-check is bad input, before joining
+    secret, trusted = _key_pair(key, args, me, members)
+    if secret is not None:
+        key = None
+    default_listen = "tcp/0.0.0.0:0" if key or secret else "tcp/127.0.0.1:0"
     opt = Options(seed=seed, total=total, me=me, session=_session(seed, total, args.session), members=members,
                   expect=expect, k=k, pieces=pieces, sync=sync, wait=wait, timeout=timeout, threads=threads,
-                  backend=args.backend, listen=args.listen or ["tcp/127.0.0.1:0"], connect=args.connect or [],
-                  scout=not args.no_scout, interface=args.scout_interface)
+                  backend=args.backend, listen=args.listen or [default_listen], connect=args.connect or [],
+                  scout=not args.no_scout, interface=args.scout_interface or ("auto" if key or secret else "lo"),
+                  key=key, secret=secret, trusted=trusted)
     try:
-        with progress(0, f"{me} mining", show_progress(args.json)) as bar:
-            def on_progress(done: int, scheduled: int) -> None:
-                bar.update_total(scheduled)
-                bar.advance(done)
-            out = Member(opt, on_progress=on_progress).run()
+        out = _run_member(opt, args.json)
     except RunFailed as e:
         if args.json:
             sys.stdout.write(dump_json({"verified": False, "me": me, "reason": str(e)}))
@@ -191,6 +202,77 @@ def cmd_nashprop(args) -> int:
                           f"{len(out['gone'])} gone, {len(out['excluded'])} excluded"
                           if out["gone"] or out["excluded"] else ""))
     return EXIT_OK
+
+
+def _key(args) -> bytes | None:
+    """The shared key, required when anything leaves loopback (an address other than loopback
+    to listen on or connect to, or scouting on another interface)."""
+    from ..nashprop.records import load_key
+
+    if args.key_file is not None:
+        key = load_key(args.key_file)
+        if key.startswith(b"ed25519-secret:") and args.cluster is None:
+            raise InputError("--key-file holds a key pair's secret: give --cluster with every member's "
+                             "public key (gay.public_key), or use a shared key (exo-gay keygen --shared)")
+        return key
+    if args.local is not None:
+        return None
+    loopback = ("127.", "localhost", "[::1]")
+    off = [ep for ep in (args.listen or []) + (args.connect or []) if not ep.split("/", 1)[1].startswith(loopback)]
+    if not args.no_scout and args.scout_interface not in (None, "lo"):
+        off.append(f"--scout-interface {args.scout_interface}")
+    if off:
+        raise InputError(f"{off[0]} leaves loopback: membership is closed off loopback, give --key-file F "
+                         f"(exo-gay keygen --shared F, the same file on every member)")
+    return None
+
+
+def _key_pair(key: bytes | None, args, me: str, members: list[str] | None):
+    """(seed, trusted public keys) when --key-file is a key pair's secret: every member needs its
+    public key in the cluster file, and mine must be the secret's."""
+    from ..nashprop.records import secret_seed
+
+    seed = secret_seed(key, args.key_file) if key else None
+    if seed is None:
+        return None, None
+    from nacl.signing import SigningKey
+
+    from .. import clusterfile
+
+    keys = clusterfile.load(args.cluster).public_keys()
+    missing = [m for m in members or [] if m not in keys]
+    if missing:
+        raise InputError(f"--cluster {args.cluster}: no public key for {', '.join(missing)} (key pairs need "
+                         f"every member's gay.public_key)")
+    if bytes(SigningKey(seed).verify_key) != keys[me]:
+        raise InputError(f"--key-file {args.key_file}: not the key pair of {me!r} in {args.cluster}")
+    return seed, {m: keys[m].hex() for m in members}
+
+
+def _run_member(opt, as_json: bool) -> dict:
+    """One member, with a spinner while the member set settles, then a bar of the colors it
+    mines; with EXO_GAY_NASHPROP_PROGRESS set (--local's members) progress lines on stderr."""
+    from ..nashprop.run import Member
+
+    shown = show_progress(as_json)
+    lines = bool(os.environ.get("EXO_GAY_NASHPROP_PROGRESS"))
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(status(f"{opt.me}: waiting for the member set", shown))
+        bar = None
+
+        def on_settled(names: list[str]) -> None:
+            nonlocal bar
+            stack.close()
+            bar = stack.enter_context(progress(1, f"{opt.me} mining", shown))
+
+        def on_progress(done: int, scheduled: int) -> None:
+            if lines:
+                sys.stderr.write(f"progress {done} {scheduled}\n")
+                sys.stderr.flush()
+            if bar is not None:
+                bar.update_total(scheduled)
+                bar.advance(done)
+        return Member(opt, on_progress=on_progress, on_settled=on_settled).run()
 
 
 def result_text(who: str, xor: str, total: int, n: int, rate: float | None, extra: str = "") -> str:
@@ -219,7 +301,7 @@ def _local(args, seed: int, total: int, n: int) -> int:
     from ..jsonfile import loads
     from ..runner import default_threads
 
-    host = socket.gethostname().split(".")[0] or "local"
+    host = args.me or socket.gethostname().split(".")[0] or "local"
     names = [f"{host}-{i}" for i in range(n)]
     token = args.session or secrets.token_hex(6)
     ports = _free_ports(n)
@@ -234,12 +316,39 @@ def _local(args, seed: int, total: int, n: int) -> int:
                "--threads", threads, "--backend", args.backend, "--json"]
         for j in range(i):
             cmd += ["--connect", f"tcp/127.0.0.1:{ports[j]}"]
+        if args.key_file:
+            cmd += ["--key-file", args.key_file]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env={**os.environ, "PYTHONUNBUFFERED": "1"}))
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1", "EXO_GAY_NASHPROP_PROGRESS": "1"}))
     results, failures = [], []
-    with status(f"{n} members on this machine mining {human_count(total)} colors", show_progress(args.json)):
-        for name, pr in zip(names, procs, strict=True):
-            out, err = pr.communicate()
+    done = [0] * n
+    scheduled = [0] * n
+    errs: list[list[str]] = [[] for _ in range(n)]
+
+    def pump(i: int, f) -> None:  # a member's stderr: its progress lines, and the rest kept
+        for line in f:
+            if line.startswith("progress "):
+                d, sch = line.split()[1:3]
+                done[i] += int(d)
+                scheduled[i] = int(sch)
+            else:
+                errs[i].append(line)
+    pumps = [threading.Thread(target=pump, args=(i, pr.stderr), daemon=True) for i, pr in enumerate(procs)]
+    for t in pumps:
+        t.start()
+    with progress(total, f"{n} local members", show_progress(args.json)) as bar:
+        shown = 0
+        while any(pr.poll() is None for pr in procs):
+            now = sum(done)
+            bar.update_total(max(total, sum(scheduled)))
+            bar.advance(now - shown)
+            shown = now
+            time.sleep(0.2)
+        for name, pr, t, e in zip(names, procs, pumps, errs, strict=True):
+            out = pr.stdout.read()
+            pr.wait()
+            t.join(timeout=5)
+            err = "".join(e)
             try:
                 doc = loads(out, f"member {name}")
             except InputError:

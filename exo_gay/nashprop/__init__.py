@@ -1,6 +1,8 @@
 """NashProp: zero-coordinator mining. Every member derives the same order and ranges from the seed
 and the member set, mines alone, and aggregates signed fingerprint records up a tree.
 
-plan (order, ranges, tree, takeover rule), aggregate (the tree aggregation, pure, shared by real
-runs and the simulation), records (signed records and audits), transport (zenoh), run (a member).
+Pure (no I/O): plan (order, ranges, tree, takeover rule), aggregate (the tree aggregation, shared
+by real runs and the simulation), sim (the simulation), events (typed events and actions),
+machine (one member's state machine) with inbox, outbox, ledger, roster and checks. I/O: records
+(signed records, PyNaCl), transport (zenoh) and run (the shell that drives the state machine).
 """

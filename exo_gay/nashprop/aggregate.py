@@ -131,7 +131,7 @@ class AggNode:
     position's range this member mined (its own, and the out positions it mines for)."""
 
     __slots__ = ("pos", "tree", "start", "view", "own", "got", "got_from", "final", "ready", "_cache",
-                 "_replies", "_d")
+                 "_replies", "_d", "_up_at_final")
 
     def __init__(self, pos: int, tree: Tree, start: Callable[[int], int], view: View):
         self.pos, self.tree, self.start, self.view = pos, tree, start, view
@@ -143,6 +143,7 @@ class AggNode:
         self._cache: Summary | None = None
         self._replies: set[int] = set()
         self._d: _Derived | None = None
+        self._up_at_final = -1  # where I reported when the Final reached me
 
     def derived(self) -> _Derived:
         if self._d is None or self._d.version != self.view.version:
@@ -201,17 +202,20 @@ class AggNode:
             if self.final is None:
                 self.final = msg
                 self._replies.update(self.derived().reporters)
+                self._up_at_final = self.derived().send_to
             return msg == self.final
         return False
 
     # -------------------------------------------------------------- what is missing
     def needs(self) -> list[int]:
-        """Positions whose range XOR this member must still mine: its own, then each out
-        position it mines for (the takeovers) that left no complete summary behind."""
+        """Positions whose range XOR this member must still provide: its own, then each out
+        position it mines for (the takeovers). A gone member whose complete summary arrived
+        still counts: the promoted member that now composes its place needs its own range's
+        XOR (which its miner has from the records it audited, so nothing is mined again)."""
         d = self.derived()
         out = [] if self.pos in self.own else [self.pos]
         for v in d.mined:
-            if v not in self.own and v not in self.got:
+            if v not in self.own:
                 out.append(v)
         return out
 
@@ -261,15 +265,21 @@ class AggNode:
     # -------------------------------------------------------------- one sync round
     def tick(self) -> list[tuple[int, Summary | Final | Own]]:
         """The messages of this round, as (destination position, message)."""
-        if self.final is not None:
-            out = [(r, self.final) for r in sorted(self._replies)]
-            self._replies.clear()
-            return out
         d = self.derived()
         out: list[tuple[int, Summary | Final | Own]] = []
+        # Owns go on after the Final: a member promoted after the Final reached its parent
+        # composes the gone member's place and needs that range's XOR to report (and be answered)
         for v, c in d.own_to.items():
-            if v in self.own and c >= 0:
+            if v in self.own and c >= 0 and (self.final is None or c not in self.view.dead):
                 out.append((c, Own(v, self.own[v])))
+        if self.final is not None:
+            out += [(r, self.final) for r in sorted(self._replies)]
+            self._replies.clear()
+            # the member I report to changed since the Final reached me (a promotion after a
+            # death): it may need my summary to compose its own, and then it will ask for the Final
+            if d.send_to >= 0 and d.send_to != self._up_at_final and (s := self.compose()) is not None:
+                out.append((d.send_to, s))
+            return out
         if not self.ready:
             return out
         s = self.compose()

@@ -7,6 +7,9 @@ signed whole; the signer's public key is the one in its liveliness token.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +18,20 @@ from nacl.signing import SigningKey, VerifyKey
 
 from .. import audit, jsonfile
 from ..errors import InputError
-from ..jsonfile import loads
 
 MAX_MESSAGE = 1 << 20
+MIN_KEY_BYTES = 16
+
+
+def loads(data: bytes | str, what: str) -> Any:
+    """JSON of at most MAX_MESSAGE bytes with the standard parser (C); InputError on anything
+    malformed, too large or too deeply nested (the parser's recursion bound)."""
+    if len(data) > MAX_MESSAGE:
+        raise InputError(f"{what}: {len(data)} bytes (at most {MAX_MESSAGE})")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise InputError(f"{what}: malformed JSON") from None
 
 
 def canonical(obj: Any) -> bytes:
@@ -39,20 +53,81 @@ class Identity:
         return canonical({"body": data.decode(), "sig": self.key.sign(data).signature.hex()})
 
 
-def sign_summary(identity: "Identity", session: str, data: bytes) -> str:
-    """A signature over one summary alone, so a parent can pass it on without nesting envelopes."""
-    return identity.key.sign(b"nashprop-summary\0" + session.encode() + b"\0" + data).signature.hex()
+def sign_tagged(identity: "Identity", tag: str, session: str, data: bytes) -> str:
+    """A signature over ``b"nashprop-<tag>\\0" + session + b"\\0" + data`` (tag: summary, final)."""
+    return identity.key.sign(f"nashprop-{tag}\0{session}\0".encode() + data).signature.hex()
 
 
-def summary_signed(public_hex: str | None, session: str, data: bytes, sig_hex: str) -> bool:
-    if public_hex is None:
+def tagged_signed(public_hex: str | None, tag: str, session: str, data: bytes, sig_hex: Any) -> bool:
+    if public_hex is None or not isinstance(sig_hex, str):
         return False
     try:
-        VerifyKey(bytes.fromhex(public_hex)).verify(b"nashprop-summary\0" + session.encode() + b"\0" + data,
+        VerifyKey(bytes.fromhex(public_hex)).verify(f"nashprop-{tag}\0{session}\0".encode() + data,
                                                     bytes.fromhex(sig_hex))
         return True
-    except (BadSignatureError, ValueError):
+    except (BadSignatureError, ValueError, TypeError):
         return False
+
+
+def sign_summary(identity: "Identity", session: str, data: bytes) -> str:
+    """A signature over one summary alone, so a parent can pass it on without nesting envelopes."""
+    return sign_tagged(identity, "summary", session, data)
+
+
+def summary_signed(public_hex: str | None, session: str, data: bytes, sig_hex: Any) -> bool:
+    return tagged_signed(public_hex, "summary", session, data, sig_hex)
+
+
+def member_mac(key: bytes, session: str, name: str, public_hex: str) -> str:
+    """The membership proof in a liveliness token when the run has a shared key: HMAC-SHA256
+    of ``b"nashprop-member\\0" + session + b"\\0" + name + b"\\0" + public key hex``, first 16 bytes, hex."""
+    msg = f"nashprop-member\0{session}\0{name}\0{public_hex}".encode()
+    return hmac.new(key, msg, hashlib.sha256).digest()[:16].hex()
+
+
+def zenoh_password(key: bytes, session: str) -> str:
+    """zenoh's usrpwd password for a run with a shared key (user ``exo-gay``): the first 16 bytes,
+    hex, of HMAC-SHA256(key, ``b"nashprop-zenoh\\0" + session``)."""
+    return hmac.new(key, f"nashprop-zenoh\0{session}".encode(), hashlib.sha256).digest()[:16].hex()
+
+
+def mac_holds(key: bytes, session: str, name: str, public_hex: str, mac: str) -> bool:
+    return hmac.compare_digest(member_mac(key, session, name, public_hex), mac)
+
+
+def load_key(path: str) -> bytes:
+    """A shared key file, the format of `exo-gay keygen --shared`: hex text (at least 32 hex
+    digits) or raw bytes, surrounding whitespace stripped; InputError when unreadable or short."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 16).strip()
+    except OSError as e:
+        raise InputError(f"--key-file {path}: {e.strerror}") from None
+    if data.startswith(SECRET_PREFIX):
+        return data
+    try:
+        text = data.decode("ascii")
+        if len(text) >= 32 and len(text) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in text):
+            data = bytes.fromhex(text)
+    except UnicodeDecodeError:
+        pass
+    if len(data) < MIN_KEY_BYTES:
+        raise InputError(f"--key-file {path}: expected a shared key (exo-gay keygen --shared), "
+                         f"at least {MIN_KEY_BYTES} bytes, or a key pair's secret (exo-gay keygen)")
+    return data
+
+
+SECRET_PREFIX = b"ed25519-secret:"
+
+
+def secret_seed(data: bytes, path: str) -> bytes | None:
+    """The 32-byte seed of a key pair's secret file (`exo-gay keygen`), None for a shared key."""
+    if not data.startswith(SECRET_PREFIX):
+        return None
+    text = data[len(SECRET_PREFIX):].decode("ascii", "replace")
+    if len(text) != 64 or not all(c in "0123456789abcdefABCDEF" for c in text):
+        raise InputError(f"--key-file {path}: a malformed Ed25519 secret key")
+    return bytes.fromhex(text)
 
 
 def open_envelope(data: bytes, public_hex: str | None) -> dict:

@@ -2,11 +2,12 @@
 
 Every key lives under exo-gay/nashprop/<session>/, so runs with different sessions (seed, total
 and a token) share a network without seeing each other:
-  m/<name>/<public key>   liveliness token: the member is up (its disappearance: it is gone)
-  to/<name>               what is sent to one member (records and summaries, signed)
+  m/<name>/<public key>[/<mac>]  liveliness token: the member is up (its disappearance: it is gone);
+                          the MAC (with a shared key) proves the key holder declared it
+  to/<name>/<sender>      what is sent to one member (records and summaries, signed by the sender)
   audit/<name>            queryable: the member's audit answers
   view/<name>             queryable: the member set this member settled on (--expect)
-  accuse                  accusations, to everyone
+  accuse/<sender>         accusations, to everyone
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ def check_endpoint(ep: str) -> str:
 
 
 def config(listen: list[str], connect: list[str], scout: bool, interface: str = "lo",
-           address: str = SCOUT_ADDRESS) -> zenoh.Config:
+           address: str = SCOUT_ADDRESS, auth: tuple[str, str, str] | None = None) -> zenoh.Config:
+    """zenoh's configuration; ``auth`` (user, password, dictionary file) turns on zenoh's usrpwd
+    authentication, so that a peer without the run's key cannot even open a session with us
+    (nor relay anything: gossip, tokens)."""
     c = zenoh.Config()
+    if auth is not None:
+        user, password, dictionary = auth
+        c.insert_json5("transport/auth/usrpwd/user", json.dumps(user))
+        c.insert_json5("transport/auth/usrpwd/password", json.dumps(password))
+        c.insert_json5("transport/auth/usrpwd/dictionary_file", json.dumps(dictionary))
     c.insert_json5("mode", '"peer"')
     c.insert_json5("listen/endpoints", json.dumps(listen))
     c.insert_json5("connect/endpoints", json.dumps(connect))
@@ -51,6 +60,12 @@ def config(listen: list[str], connect: list[str], scout: bool, interface: str = 
         c.insert_json5("scouting/multicast/address", json.dumps(address))
         c.insert_json5("scouting/multicast/interface", json.dumps(interface))
     return c
+
+
+def _with_sender(cb: Callable[[str, bytes], None]) -> Callable:
+    def on(sample) -> None:
+        cb(str(sample.key_expr).rsplit("/", 1)[-1], sample.payload)
+    return on
 
 
 class Bus:
@@ -71,30 +86,34 @@ class Bus:
         self.z.close()
 
     # membership
-    def announce(self, public_hex: str) -> None:
-        self._keep.append(self.z.liveliness().declare_token(f"{self.root}/m/{self.name}/{public_hex}"))
+    def announce(self, public_hex: str, mac: str | None = None) -> None:
+        tail = f"/{mac}" if mac else ""
+        self._keep.append(self.z.liveliness().declare_token(f"{self.root}/m/{self.name}/{public_hex}{tail}"))
 
-    def watch_members(self, cb: Callable[[str, str, bool], None]) -> None:
+    def watch_members(self, cb: Callable[[str, str, bool, str | None], None]) -> None:
+        """``cb(name, public key, up, mac or None)`` for every token under m/ (with history)."""
+        depth = len(self.root.split("/")) + 1
+
         def on(sample) -> None:
-            parts = str(sample.key_expr).split("/")
-            if len(parts) >= 2:
-                cb(parts[-2], parts[-1], sample.kind == zenoh.SampleKind.PUT)
-        self._keep.append(self.z.liveliness().declare_subscriber(f"{self.root}/m/*/*", on, history=True))
+            parts = str(sample.key_expr).split("/")[depth:]
+            if len(parts) in (2, 3):
+                cb(parts[0], parts[1], sample.kind == zenoh.SampleKind.PUT, parts[2] if len(parts) == 3 else None)
+        self._keep.append(self.z.liveliness().declare_subscriber(f"{self.root}/m/**", on, history=True))
 
-    # point to point (over pub/sub)
-    def listen(self, cb: Callable[[bytes], None]) -> None:
-        self._keep.append(self.z.declare_subscriber(f"{self.root}/to/{self.name}",
-                                                    lambda s: cb(s.payload.to_bytes())))
+    # point to point (over pub/sub): the sender's name is the last chunk of the key, so a
+    # message can be refused (unknown sender, too large, sender's queue full) before parsing
+    def listen(self, cb: Callable[[str, bytes], None]) -> None:
+        self._keep.append(self.z.declare_subscriber(f"{self.root}/to/{self.name}/*", _with_sender(cb)))
 
     def send(self, name: str, data: bytes) -> None:
-        self.z.put(f"{self.root}/to/{name}", data)
+        self.z.put(f"{self.root}/to/{name}/{self.name}", data)
 
     # broadcast
-    def on_accuse(self, cb: Callable[[bytes], None]) -> None:
-        self._keep.append(self.z.declare_subscriber(f"{self.root}/accuse", lambda s: cb(s.payload.to_bytes())))
+    def on_accuse(self, cb: Callable[[str, bytes], None]) -> None:
+        self._keep.append(self.z.declare_subscriber(f"{self.root}/accuse/*", _with_sender(cb)))
 
     def accuse(self, data: bytes) -> None:
-        self.z.put(f"{self.root}/accuse", data)
+        self.z.put(f"{self.root}/accuse/{self.name}", data)
 
     # queries
     def serve(self, what: str, handler: Callable[[bytes], bytes | None]) -> None:
