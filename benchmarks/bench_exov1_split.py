@@ -9,7 +9,7 @@ reads: MoE only its active experts; KV cache at the context) over the node's mem
 bandwidth (Apple's published figure for its chip), plus 3 ms per hop; "fits" = every node
 holds its layers' weights and KV cache within the memory exo reports available. Run from
 exo-gay's venv, the script re-runs itself in exo v1's venv (tests/exo_v1_env.py builds it
-from /work/shared/exo-src on first use).
+from ../shared/exo-src beside the checkout on first use).
 """
 
 from __future__ import annotations

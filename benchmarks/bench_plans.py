@@ -7,9 +7,9 @@ Methods (each gives contiguous layer ranges; the time model scores them alike):
   exact     the exact optimum over orders and splits (solve(exact=True)); "-" where too large to search
   heur      the heuristic order search alone (solve(exact=False)), to measure its gap to the exact answer
   v1        exo v1's allocate_layers_proportionally (memory fractions, every node >= 1 layer), nodes in
-            descending memory order, loaded at run time from /work/shared/exo-src/exo-v1-*.tar.gz
+            descending memory order, loaded at run time from ../shared/exo-src/exo-v1-*.tar.gz
   legacy    legacy exo's RingMemoryWeightedPartitioningStrategy + map_partitions_to_shards, loaded at
-            run time from /work/shared/exo-src/exo-legacy-*.tar.gz
+            run time from ../shared/exo-src/exo-legacy-*.tar.gz
   water     water-filling by bandwidth under memory caps (as Parallax does): layers in proportion to
             GB/s, a node at its memory cap keeps its cap and the rest is shared again; bandwidth order
 
@@ -52,7 +52,7 @@ from exo_gay.strategies.planner import (  # noqa: E402
 )
 from exo_gay.strategies.problem import make_problem  # noqa: E402
 
-SRC = Path(os.environ.get("EXO_GAY_EXO_SRC", "/work/shared/exo-src"))
+SRC = Path(os.environ.get("EXO_GAY_EXO_SRC") or Path(__file__).resolve().parents[2] / "shared" / "exo-src")
 GiB_MB = 1024
 
 

@@ -1,7 +1,7 @@
 """A Python 3.12 venv of the real legacy exo (commit 5f18faec) with exo-gay installed, for the tests.
 
 The recipe of docs/exo.md, offline: exo from the snapshot `exo-legacy-5f18faec.tar.gz` (`$EXO_GAY_EXO_SRC`,
-else `../shared/exo-src/` beside the checkout, else /work/shared/exo-src/) instead of its git URL,
+else `../shared/exo-src/` beside the checkout, else the developers' shared folder) instead of its git URL,
 exo's own `install_requires` (read from its setup.py)
 with the one requirement that cannot be fetched here (tinygrad by git URL) taken from the index at its
 nearest release (0.10.0), MLX for Linux CPU (mlx 0.25.2, the nearest Linux wheel to exo's macOS pin

@@ -4,7 +4,7 @@ The venv lives in ${EXO_GAY_CACHE:-~/.cache/exo-gay}/exo-v1-<key>, keyed by the 
 bytes, the pins below and the Python; `.complete` is written last, so a half-built folder
 is rebuilt. exo-gay (this checkout) is installed into it (editable, no dependencies: the
 venv already has numpy) and re-pointed when another checkout uses the same cache.
-The recipe is /work/shared/exo-src/README.md: exo's placement, master, API and router run
+The recipe is ../shared/exo-src/README.md (beside the checkout): exo's placement, master, API and router run
 under Python 3.13 with these PyPI packages (versions from exo's uv.lock; anyio 4.16 breaks
 exo); exo's Rust module exo_rs cannot be built here, and tests/exo_v1_stub provides it.
 
@@ -55,10 +55,20 @@ def python313() -> str | None:
     return None
 
 
+def source_dirs() -> list[Path]:
+    """$EXO_GAY_EXO_SRC, else ../shared/exo-src/ beside the checkout (where CI lays shared/), else the
+    project's shared folder on the developers' machines."""
+    if os.environ.get("EXO_GAY_EXO_SRC"):
+        return [Path(os.environ["EXO_GAY_EXO_SRC"])]
+    return [REPO.parent / "shared" / "exo-src", DEFAULT_SRC]
+
+
 def snapshot() -> Path | None:
-    src = Path(os.environ.get("EXO_GAY_EXO_SRC") or DEFAULT_SRC)
-    found = sorted(src.glob(SNAPSHOT_GLOB)) if src.is_dir() else []
-    return found[-1] if found else None
+    for src in source_dirs():
+        found = sorted(src.glob(SNAPSHOT_GLOB)) if src.is_dir() else []
+        if found:
+            return found[-1]
+    return None
 
 
 def cache_root() -> Path:
@@ -146,7 +156,7 @@ def skip_reason() -> str | None:
     if python313() is None:
         return f"exo v1 needs Python 3.13: none at {', '.join(PY313_CANDIDATES)} (or $EXO_GAY_PY313)"
     if snapshot() is None:
-        src = os.environ.get("EXO_GAY_EXO_SRC") or DEFAULT_SRC
+        src = source_dirs()[0]
         return f"no exo v1 snapshot ({SNAPSHOT_GLOB}) in {src} ($EXO_GAY_EXO_SRC)"
     return None
 
