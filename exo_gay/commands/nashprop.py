@@ -51,7 +51,8 @@ EXAMPLES = examples(
     "exo-gay nashprop --seed 7202985 --total 1e12 --expect 3 --no-scout \\",
     "--key-file run.key --listen tcp/0.0.0.0:7447 --connect tcp/100.64.0.1:7447",
     "# key pairs: cluster.json lists each node's gay.public_key; -v logs events:",
-    "exo-gay -v nashprop --total 1e12 --cluster cluster.json --me NODE_ID --key-file node.key",
+    "exo-gay -v nashprop --total 1e12 --cluster cluster.json --me NODE_ID \\",
+    "--key-file node.key",
     "# the node ids of a running exo's topology (its API) are the members:",
     "exo-gay nashprop --total 1e12 --exo-api http://127.0.0.1:52415 --me NODE_ID",
 )

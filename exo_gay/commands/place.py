@@ -22,8 +22,9 @@ def register(sub) -> None:
                         "# look first: nothing is posted",
                         "exo-gay place --api http://127.0.0.1:52415 \\",
                         "--model mlx-community/Qwen3-30B-A3B-4bit --dry-run",
-                        "exo-gay place --api http://mac1.local:52415 --model mlx-community/Qwen3-30B-A3B-4bit \\",
-                        "--context 32768 --gbps mac1=400,mac2=120 --json"))
+                        "exo-gay place --api http://mac1.local:52415 \\",
+                        "--model mlx-community/Qwen3-30B-A3B-4bit --context 32768 \\",
+                        "--gbps mac1=400,mac2=120 --json"))
     p.add_argument("--api", required=True, metavar="URL", help="exo's API base URL (exo listens on port 52415)")
     p.add_argument("--model", required=True, metavar="MODEL_ID",
                    help="exo's model id, as in `curl URL/models` (e.g. mlx-community/Llama-3.2-1B-Instruct-4bit)")
