@@ -328,7 +328,7 @@ def render_bench(report: dict) -> None:
                   f"{s['command']['wall_seconds']} s wall, {s['command']['cpu_seconds']} s CPU")
     console.print(load_text(report["load"]), style="bold red" if report["load"]["busy"] else None, markup=False)
     comparison = report.get("comparison", {})
-    if "skipped" in comparison:
+    if isinstance(comparison.get("skipped"), str):  # the whole comparison (a dict there: loops it left out)
         console.print(f"C comparison skipped: {comparison['skipped']}", markup=False)
     else:
         for line in comparison.get("lines", []):

@@ -105,6 +105,15 @@ def test_bench_json_reports_rows_startup_load_and_the_c_comparison(cli):
         assert len(comparison["skipped"]) == 4
 
 
+@pytest.mark.slow
+def test_bench_text_prints_the_c_comparison_it_ran(cli):
+    # the comparison's own "skipped" (the loops it left out, often none) is no reason to hide it
+    r = cli("bench", "--seconds", "0.05", "--threads", "1", "--no-games", "--c-count", "1e7", timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "C comparison skipped" not in r.stdout
+    assert "ours (this CPU)" in r.stdout
+
+
 def test_help_lists_commands(cli):
     r = cli("--help")
     for cmd in ("fingerprint", "colors", "gayhy", "bench", "exo", "doctor"):
