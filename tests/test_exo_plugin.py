@@ -9,22 +9,19 @@ skip only where no Python 3.12 or no snapshot exists. They start real exo proces
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import exo_legacy_env
 import pytest
+from netutil import free_ports, http_json, stop_groups
 
 from exo_gay import exo_plugin, spi
 
@@ -280,25 +277,6 @@ def test_unknown_chip_gets_a_measured_figure_only_when_asked_and_a_known_one_is_
 
 # -------------------------------------------------- a 3-node exo ring on 127.0.0.1
 
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def http_json(url: str, body: dict | None = None, timeout: float = 10.0) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
 class Ring:
     """Three exo nodes of exo's venv: two via `exo-gay exo`, one via exo's own command and the hook."""
 
@@ -378,17 +356,7 @@ class Ring:
                 if line.startswith(exo_plugin.PLAN_LOG_PREFIX)]
 
     def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+        stop_groups(self.procs.values(), timeout=10)
 
 
 def expected_plan(topology: dict, keep_all: bool) -> dict:

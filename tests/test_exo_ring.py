@@ -17,18 +17,15 @@ it from that plan.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import exo_legacy_env
 import pytest
+from netutil import free_ports, http_json, stop_groups
 
 from exo_gay import exo_plugin
 
@@ -45,25 +42,6 @@ MAX_TOKENS = 16
 # id -> (launch route, declared fp32 TFLOPS)
 NODES = {"hatchery": ("cli", 10.0), "2-monad": ("env", 5.0), "causality": ("exe", 2.5)}
 pytestmark = [pytest.mark.exo, pytest.mark.slow]
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def http_json(url: str, body: dict | None = None, timeout: float = 10.0) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
 
 
 def stage(model_dir: Path, exo_home: Path, tmpdir: Path) -> None:
@@ -162,17 +140,7 @@ class MlxRing:
         raise AssertionError(f"the ring did not converge in {timeout}s: {last}")
 
     def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+        stop_groups(self.procs.values(), timeout=15)
 
 
 @pytest.fixture(scope="module")
