@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nashprop_adversary import ref_xor
+from netutil import free_ports
 
 from exo_gay.bundle import nashprop_bundle
 from exo_gay.nashprop.aggregate import AggNode, Final, Summary, check_parts, decode
@@ -181,23 +181,13 @@ def test_simulation_messages_per_member_do_not_grow_with_n():
 # ------------------------------------------------------------------ real members
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _spawn(names, total, extra=None, session=None, sync="0.3", pieces="8", common=(), python=None,
            connect=None, adversary=None, attacks=None, outsiders=None):
     """One process per member, explicit loopback endpoints, no multicast. ``python`` maps a name
     to the interpreter command that starts it; ``connect`` a name to the members it may dial;
     ``adversary`` a name to the mode of the lying member (tests/nashprop_adversary.py) run there."""
     session = session or secrets.token_hex(6)
-    ports = _free_ports(len(names))
+    ports = free_ports(len(names))
     procs = {}
     for i, name in enumerate(names):
         members = [m for m in names if m not in (outsiders or ())]
@@ -390,7 +380,7 @@ def test_members_from_an_exo_cluster_file(tmp_path):
     cluster = tmp_path / "cluster.json"
     cluster.write_text(json.dumps({"peers": {i: {"address": "127.0.0.1", "port": 50051 + n,
                                                  "device_capabilities": {}} for n, i in enumerate(ids)}}))
-    ports = _free_ports(2)
+    ports = free_ports(2)
     session = secrets.token_hex(6)
     procs = []
     for n, i in enumerate(ids):
@@ -409,7 +399,7 @@ def test_members_from_an_exo_cluster_file(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_key_for_a_live_name_is_ignored_and_the_newcomer_exits_1():
-    ports = _free_ports(3)
+    ports = free_ports(3)
     session = secrets.token_hex(6)
     procs = []
     for i, me in enumerate(["a", "b", "a"]):
@@ -510,7 +500,7 @@ def test_key_pairs_from_the_cluster_file_close_membership(tmp_path, cli):
     cluster = tmp_path / "cluster.json"
     cluster.write_text(json.dumps({"peers": {i: {"address": "127.0.0.1", "port": 50051 + n, "device_capabilities": {},
                                                  "gay": {"public_key": pubs[i]}} for n, i in enumerate(ids)}}))
-    ports = _free_ports(3)
+    ports = free_ports(3)
     session = secrets.token_hex(6)
 
     def member(n, me, key):
