@@ -6,6 +6,7 @@ not from our kernels; the lying member there is written from the wire format in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -244,6 +245,20 @@ class _Stderr:
         return "".join(self.lines)
 
 
+@contextlib.contextmanager
+def _adversaries(procs, names):
+    """Take the named adversaries' processes out of ``procs`` (leaving the honest members); at the
+    block's end, whatever happens, terminate each and keep what it printed: {name: stdout}."""
+    advs = {n: procs.pop(n) for n in names}
+    told = {}
+    try:
+        yield told
+    finally:
+        for n, p in advs.items():
+            p.terminate()
+            told[n], _ = p.communicate(timeout=30)
+
+
 def _results(procs, timeout=150, watched=None):
     out = {}
     for name, p in procs.items():
@@ -325,12 +340,8 @@ def test_lying_member_is_named_and_its_range_remined(liar_pos, mode):
     total = 4_000_000
     liar = Plan.make(SEED, total, names, 4).order[liar_pos]
     procs = _spawn(names, total, adversary={liar: mode})
-    adv = procs.pop(liar)
-    try:
+    with _adversaries(procs, [liar]) as told:
         res = _results(procs)
-    finally:
-        adv.terminate()
-        told, _ = adv.communicate(timeout=30)
     want = f"0x{ref_xor(SEED, 0, total):016x}"
     named_by = {res[n][1]["named_by"].get(liar) for n in res if res[n][1]}
     for name, (rc, doc, err) in res.items():
@@ -339,7 +350,7 @@ def test_lying_member_is_named_and_its_range_remined(liar_pos, mode):
         assert doc["excluded"] == [liar] and doc["named_by"][liar] in names and doc["named_by"][liar] != liar
         assert liar not in doc["gone"]  # excluded as a liar, not merely gone
     # the liar itself received the accusation, from a member the others name
-    assert json.loads(told.splitlines()[0])["named_by"] in named_by
+    assert json.loads(told[liar].splitlines()[0])["named_by"] in named_by
 
 
 # a member whose wall clock is days off: the protocol reads only monotonic clocks
