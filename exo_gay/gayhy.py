@@ -6,6 +6,8 @@ its triadic check uses 64-bit multipliers whose high half copies the low half.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .spi import GOLDEN, INDEX_SPACE, MASK64, MIX1, MIX2, Polarity, check_range, twisted_seed
 
 MASK32 = (1 << 32) - 1
@@ -23,6 +25,16 @@ INDEX_SPACES = {"canonical": INDEX_SPACE, "gayhy-turbo32": TURBO32_INDEX_SPACE}
 ALGORITHMS = tuple(INDEX_SPACES)
 PUBLISHED_COUNT = 500_000_000  # the seed document's fp=0xab11046c is over 500M colors
 TRIADIC_N = 100_000  # ... and its Triadic XOR over 100000 indices per polarity
+
+
+def xor_function(algorithm: str, canonical: Callable[..., int], turbo32: Callable[..., int]) -> Callable[..., int]:
+    """A backend's XOR function for ``algorithm`` (one of ALGORITHMS): ``canonical`` or ``turbo32``;
+    any other name is a ValueError."""
+    if algorithm == "canonical":
+        return canonical
+    if algorithm == "gayhy-turbo32":
+        return turbo32
+    raise ValueError(f"unknown algorithm {algorithm!r}")
 
 
 def turbo32_hash(seed: int, i: int) -> int:

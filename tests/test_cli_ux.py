@@ -13,7 +13,7 @@ import sys
 import threading
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, parsers
 
 from exo_gay import cli as exo_cli
 from exo_gay import cliutil, spi
@@ -24,19 +24,6 @@ from exo_gay.runner import default_threads
 # cliutil.examples(...)) and the missing help lines when adopting cliutil, then empties this list.
 # Strict: a command that gets fixed fails here until it leaves the list.
 PENDING_HELP: set[str] = set()
-
-
-def _parsers(parser: argparse.ArgumentParser, seen=None):
-    """Every parser under the top one (sub-commands and their sub-commands), once each."""
-    seen = set() if seen is None else seen
-    if id(parser) in seen:
-        return
-    seen.add(id(parser))
-    yield parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                yield from _parsers(sub, seen)
 
 
 def _help_problems(parser: argparse.ArgumentParser) -> list[str]:
@@ -75,19 +62,19 @@ def _example_commands(epilog: str) -> list[list[str]]:
     return out
 
 
-ALL_PROGS = [p.prog for p in _parsers(exo_cli.build_parser())]
+ALL_PROGS = [p.prog for p in parsers(exo_cli.build_parser())]
 
 
 @pytest.mark.parametrize("prog", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="not adopted yet"))
                                   if p in PENDING_HELP else p for p in ALL_PROGS])
 def test_every_command_has_an_example_and_every_option_a_help_line(prog):
-    parser = next(p for p in _parsers(exo_cli.build_parser()) if p.prog == prog)
+    parser = next(p for p in parsers(exo_cli.build_parser()) if p.prog == prog)
     assert _help_problems(parser) == []
 
 
 def test_every_example_in_the_help_parses():
     top = exo_cli.build_parser()
-    commands = [argv for p in _parsers(top) if p.epilog for argv in _example_commands(p.epilog)]
+    commands = [argv for p in parsers(top) if p.epilog for argv in _example_commands(p.epilog)]
     assert len(commands) >= 20
     for argv in commands:
         if "--help" in argv:
@@ -122,7 +109,7 @@ def test_help_fits_80_columns(cli, command):
 def test_every_help_fits_80_columns(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     wide = {p.prog: [line for line in p.format_help().splitlines() if len(line) > 80]
-            for p in _parsers(exo_cli.build_parser())}
+            for p in parsers(exo_cli.build_parser())}
     assert {prog: lines for prog, lines in wide.items() if lines} == {}
 
 

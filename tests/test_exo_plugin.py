@@ -9,22 +9,18 @@ skip only where no Python 3.12 or no snapshot exists. They start real exo proces
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import exo_legacy_env
 import pytest
+from netutil import ExoNodes, http_json
 
 from exo_gay import exo_plugin, spi
 
@@ -280,47 +276,15 @@ def test_unknown_chip_gets_a_measured_figure_only_when_asked_and_a_known_one_is_
 
 # -------------------------------------------------- a 3-node exo ring on 127.0.0.1
 
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def http_json(url: str, body: dict | None = None, timeout: float = 10.0) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
-class Ring:
+class Ring(ExoNodes):
     """Three exo nodes of exo's venv: two via `exo-gay exo`, one via exo's own command and the hook."""
 
     def __init__(self, exo, tmp: Path, tflops: dict[str, float | None], extra: tuple[str, ...] = (),
                  miner: bool = True):
-        self.tmp, self.tflops = tmp, tflops
-        self.ids = sorted(tflops)
-        ports = free_ports(2 * len(self.ids))
-        self.grpc = dict(zip(self.ids, ports[: len(self.ids)], strict=False))
-        self.api = dict(zip(self.ids, ports[len(self.ids):], strict=False))
-        self.cluster = tmp / "cluster.json"
-        self.cluster.write_text(json.dumps({"peers": {i: {
-            "address": "127.0.0.1", "port": self.grpc[i],
-            "device_capabilities": {"model": "test", "chip": "test", "memory": 16384,
-                                    "flops": {"fp32": 0, "fp16": 0, "int8": 0}}} for i in self.ids}}))
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
+        super().__init__(sorted(tflops), tmp)
+        self.tflops = tflops
         for k, i in enumerate(self.ids):
-            exo_args = ["--node-id", i, "--node-host", "127.0.0.1", "--node-port", str(self.grpc[i]),
-                        "--chatgpt-api-port", str(self.api[i]), "--discovery-module", "manual",
-                        "--discovery-config-path", str(self.cluster), "--inference-engine", "dummy",
-                        "--disable-tui"]
+            exo_args = self.exo_args(i, "dummy")
             env = exo.env(fork=PKG == "exe", EXO_HOME=str(tmp / f"home-{i}"), EXO_GAY_TEST_PROBE=PKG)
             env["PYTHONPATH"] = os.pathsep.join(x for x in (str(PROBE), env.get("PYTHONPATH")) if x)
             if miner:
@@ -337,37 +301,19 @@ class Ring:
                 env.pop(exo_plugin.ENV_MINER, None)
                 cmd = [str(exo.python), "-m", "exo_gay", "exo", "--module", f"{PKG}.main", *miner_flag, *extra,
                        "--", *exo_args]
-            self.logs[i] = tmp / f"{i}.log"
-            with open(self.logs[i], "w") as log:
-                self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                                 cwd=tmp, start_new_session=True)
-
-    def log(self, i: str) -> str:
-        return self.logs[i].read_text(errors="replace")
-
-    def topology(self, i: str) -> dict:
-        return http_json(f"http://127.0.0.1:{self.api[i]}/v1/topology")
+            self.start(i, cmd, env, cwd=tmp)
 
     def wait_until_everyone_sees_everyone(self, timeout: float = 90.0) -> dict:
         """Every node's topology holds every node with the figure that node declared."""
-        deadline = time.monotonic() + timeout
-        last: dict = {}
-        while time.monotonic() < deadline:
-            for i, p in self.procs.items():
-                assert p.poll() is None, f"exo node {i} exited:\n{self.log(i)[-3000:]}"
-            try:
-                tops = {i: self.topology(i) for i in self.ids}
-                if all(sorted(t.get("nodes", {})) == self.ids for t in tops.values()):
-                    seen = [{j: t["nodes"][j]["flops"]["fp32"] for j in self.ids} for t in tops.values()]
-                    if all(v == seen[0] for v in seen) and all(
-                            (seen[0][j] > 0) if want is None else math.isclose(seen[0][j], want)
-                            for j, want in self.tflops.items()):
-                        return tops
-                last = tops
-            except OSError:
-                pass
-            time.sleep(1.0)
-        raise AssertionError(f"the ring did not converge in {timeout}s: {last}")
+        return self.wait_for_topologies(self._everyone_seen, timeout)
+
+    def _everyone_seen(self, tops: dict) -> bool:
+        if not all(sorted(t.get("nodes", {})) == self.ids for t in tops.values()):
+            return False
+        seen = [{j: t["nodes"][j]["flops"]["fp32"] for j in self.ids} for t in tops.values()]
+        return all(v == seen[0] for v in seen) and all(
+            (seen[0][j] > 0) if want is None else math.isclose(seen[0][j], want)
+            for j, want in self.tflops.items())
 
     def chat(self, i: str, timeout: float = 60.0) -> dict:
         return http_json(f"http://127.0.0.1:{self.api[i]}/v1/chat/completions",
@@ -377,18 +323,6 @@ class Ring:
         return [json.loads(line[len(exo_plugin.PLAN_LOG_PREFIX):]) for line in self.log(i).splitlines()
                 if line.startswith(exo_plugin.PLAN_LOG_PREFIX)]
 
-    def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
 
 
 def expected_plan(topology: dict, keep_all: bool) -> dict:

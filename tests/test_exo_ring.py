@@ -17,18 +17,15 @@ it from that plan.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import exo_legacy_env
 import pytest
+from netutil import ExoNodes, http_json
 
 from exo_gay import exo_plugin
 
@@ -45,25 +42,6 @@ MAX_TOKENS = 16
 # id -> (launch route, declared fp32 TFLOPS)
 NODES = {"hatchery": ("cli", 10.0), "2-monad": ("env", 5.0), "causality": ("exe", 2.5)}
 pytestmark = [pytest.mark.exo, pytest.mark.slow]
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def http_json(url: str, body: dict | None = None, timeout: float = 10.0) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
 
 
 def stage(model_dir: Path, exo_home: Path, tmpdir: Path) -> None:
@@ -99,27 +77,16 @@ def exo_shards(exo, partitions: list, tmp: Path) -> dict:
     return json.loads(r.stdout)
 
 
-class MlxRing:
+class MlxRing(ExoNodes):
+    stop_wait_s = 15.0
+
     def __init__(self, exo, tmp: Path, model_dir: Path):
-        self.ids = list(NODES)
-        ports = free_ports(2 * len(self.ids))
-        self.grpc = dict(zip(self.ids, ports[: len(self.ids)], strict=True))
-        self.api = dict(zip(self.ids, ports[len(self.ids):], strict=True))
-        cluster = tmp / "cluster.json"
-        cluster.write_text(json.dumps({"peers": {i: {
-            "address": "127.0.0.1", "port": self.grpc[i],
-            "device_capabilities": {"model": "test", "chip": "test", "memory": 16384,
-                                    "flops": {"fp32": 0, "fp16": 0, "int8": 0}}} for i in self.ids}}))
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
+        super().__init__(NODES, tmp)
         for i, (route, tflops) in NODES.items():
             home, tmpdir, cwd = tmp / f"home-{i}", tmp / f"tmp-{i}", tmp / f"cwd-{i}"
             stage(model_dir, home, tmpdir)
             cwd.mkdir()
-            exo_args = ["--node-id", i, "--node-host", "127.0.0.1", "--node-port", str(self.grpc[i]),
-                        "--chatgpt-api-port", str(self.api[i]), "--discovery-module", "manual",
-                        "--discovery-config-path", str(cluster), "--inference-engine", "mlx", "--disable-tui",
-                        "--max-generate-tokens", str(MAX_TOKENS), "--default-temp", "0"]
+            exo_args = [*self.exo_args(i, "mlx"), "--max-generate-tokens", str(MAX_TOKENS), "--default-temp", "0"]
             pkg = "exe" if route == "exe" else "exo"
             env = exo.env(fork=route == "exe", EXO_HOME=str(home), TMPDIR=str(tmpdir),
                           EXO_GAY_TEST_PROBE=pkg, EXO_GAY_TEST_LOADS="1")
@@ -131,48 +98,18 @@ class MlxRing:
             else:
                 env[exo_plugin.ENV_STRATEGY] = "gay"
                 cmd = [str(exo.python), "-m", f"{pkg}.main", *exo_args]
-            self.logs[i] = tmp / f"{i}.log"
-            with open(self.logs[i], "w") as log:
-                self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                                 start_new_session=True)
-
-    def log(self, i: str) -> str:
-        return self.logs[i].read_text(errors="replace")
+            self.start(i, cmd, env, cwd=cwd)
 
     def lines(self, i: str, prefix: str) -> list[dict]:
         return [json.loads(x[len(prefix):]) for x in self.log(i).splitlines() if x.startswith(prefix)]
 
     def wait_ready(self, timeout: float = 240.0) -> None:
-        deadline = time.monotonic() + timeout
-        last: dict = {}
-        while time.monotonic() < deadline:
-            for i, p in self.procs.items():
-                assert p.poll() is None, f"exo node {i} exited:\n{self.log(i)[-3000:]}"
-            try:
-                tops = {i: http_json(f"http://127.0.0.1:{self.api[i]}/v1/topology") for i in self.ids}
-                figures = [{j: t["nodes"][j]["flops"]["fp32"] for j in self.ids}
-                           for t in tops.values() if sorted(t.get("nodes", {})) == sorted(self.ids)]
-                if len(figures) == len(self.ids) and all(
-                        f == {i: tf for i, (_, tf) in NODES.items()} for f in figures):
-                    return
-                last = tops
-            except OSError:
-                pass
-            time.sleep(1.0)
-        raise AssertionError(f"the ring did not converge in {timeout}s: {last}")
+        self.wait_for_topologies(self._ready, timeout)
 
-    def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+    def _ready(self, tops: dict) -> bool:
+        figures = [{j: t["nodes"][j]["flops"]["fp32"] for j in self.ids}
+                   for t in tops.values() if sorted(t.get("nodes", {})) == sorted(self.ids)]
+        return len(figures) == len(self.ids) and all(f == {i: tf for i, (_, tf) in NODES.items()} for f in figures)
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,10 @@ import sys
 import time
 
 import pytest
-from test_mesh_faults import ROOT, Procs, exact_beside_a_liar, finish, mine, start_miners, write_bundle
+import test_mesh_faults
+from test_mesh_faults import ROOT, exact_beside_a_liar, finish, mine, start_miners, write_bundle
 
-
-@pytest.fixture
-def procs():
-    ps = Procs()
-    try:
-        yield ps
-    finally:
-        ps.kill_all()
+procs = test_mesh_faults.procs  # the fixture: every child a test starts, killed at its end
 
 
 @pytest.mark.parametrize("behaviour", ["forge-label:7:*", "forge-label:1:*"])

@@ -19,6 +19,7 @@ import sys
 import time
 
 import pytest
+from netutil import free_ports
 
 from exo_gay import spi
 from exo_gay.bundle import make_bundle
@@ -257,7 +258,7 @@ def test_replicas_with_too_few_live_miners_end_with_the_reason(procs, tmp_path):
 
 
 def test_mine_waits_for_peers_still_starting(procs, tmp_path):
-    port = free_port()
+    (port,) = free_ports(1)
     cluster = tmp_path / "cluster.json"
     cluster.write_text(json.dumps({"peers": {"late": {"address": "127.0.0.1", "port": port}}}))
     bundle, ref = write_bundle(tmp_path, ["late"], 4_000, 1000)
@@ -274,14 +275,6 @@ def test_serve_refuses_a_port_in_use(procs):
     second = procs.start(["serve", "--node-id", "y", "--port", str(port), "--threads", "1"])
     out, err = second.communicate(timeout=60)
     assert second.returncode == 2 and err.count("\n") == 1 and "in use" in err
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

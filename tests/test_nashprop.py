@@ -6,11 +6,11 @@ not from our kernels; the lying member there is written from the wire format in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nashprop_adversary import ref_xor
+from netutil import free_ports
 
 from exo_gay.bundle import nashprop_bundle
 from exo_gay.nashprop.aggregate import AggNode, Final, Summary, check_parts, decode
@@ -181,23 +182,13 @@ def test_simulation_messages_per_member_do_not_grow_with_n():
 # ------------------------------------------------------------------ real members
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _spawn(names, total, extra=None, session=None, sync="0.3", pieces="8", common=(), python=None,
            connect=None, adversary=None, attacks=None, outsiders=None):
     """One process per member, explicit loopback endpoints, no multicast. ``python`` maps a name
     to the interpreter command that starts it; ``connect`` a name to the members it may dial;
     ``adversary`` a name to the mode of the lying member (tests/nashprop_adversary.py) run there."""
     session = session or secrets.token_hex(6)
-    ports = _free_ports(len(names))
+    ports = free_ports(len(names))
     procs = {}
     for i, name in enumerate(names):
         members = [m for m in names if m not in (outsiders or ())]
@@ -252,6 +243,20 @@ class _Stderr:
     def text(self):
         self._thread.join(timeout=30)
         return "".join(self.lines)
+
+
+@contextlib.contextmanager
+def _adversaries(procs, names):
+    """Take the named adversaries' processes out of ``procs`` (leaving the honest members); at the
+    block's end, whatever happens, terminate each and keep what it printed: {name: stdout}."""
+    advs = {n: procs.pop(n) for n in names}
+    told = {}
+    try:
+        yield told
+    finally:
+        for n, p in advs.items():
+            p.terminate()
+            told[n], _ = p.communicate(timeout=30)
 
 
 def _results(procs, timeout=150, watched=None):
@@ -335,12 +340,8 @@ def test_lying_member_is_named_and_its_range_remined(liar_pos, mode):
     total = 4_000_000
     liar = Plan.make(SEED, total, names, 4).order[liar_pos]
     procs = _spawn(names, total, adversary={liar: mode})
-    adv = procs.pop(liar)
-    try:
+    with _adversaries(procs, [liar]) as told:
         res = _results(procs)
-    finally:
-        adv.terminate()
-        told, _ = adv.communicate(timeout=30)
     want = f"0x{ref_xor(SEED, 0, total):016x}"
     named_by = {res[n][1]["named_by"].get(liar) for n in res if res[n][1]}
     for name, (rc, doc, err) in res.items():
@@ -349,7 +350,7 @@ def test_lying_member_is_named_and_its_range_remined(liar_pos, mode):
         assert doc["excluded"] == [liar] and doc["named_by"][liar] in names and doc["named_by"][liar] != liar
         assert liar not in doc["gone"]  # excluded as a liar, not merely gone
     # the liar itself received the accusation, from a member the others name
-    assert json.loads(told.splitlines()[0])["named_by"] in named_by
+    assert json.loads(told[liar].splitlines()[0])["named_by"] in named_by
 
 
 # a member whose wall clock is days off: the protocol reads only monotonic clocks
@@ -390,7 +391,7 @@ def test_members_from_an_exo_cluster_file(tmp_path):
     cluster = tmp_path / "cluster.json"
     cluster.write_text(json.dumps({"peers": {i: {"address": "127.0.0.1", "port": 50051 + n,
                                                  "device_capabilities": {}} for n, i in enumerate(ids)}}))
-    ports = _free_ports(2)
+    ports = free_ports(2)
     session = secrets.token_hex(6)
     procs = []
     for n, i in enumerate(ids):
@@ -409,7 +410,7 @@ def test_members_from_an_exo_cluster_file(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_key_for_a_live_name_is_ignored_and_the_newcomer_exits_1():
-    ports = _free_ports(3)
+    ports = free_ports(3)
     session = secrets.token_hex(6)
     procs = []
     for i, me in enumerate(["a", "b", "a"]):
@@ -510,7 +511,7 @@ def test_key_pairs_from_the_cluster_file_close_membership(tmp_path, cli):
     cluster = tmp_path / "cluster.json"
     cluster.write_text(json.dumps({"peers": {i: {"address": "127.0.0.1", "port": 50051 + n, "device_capabilities": {},
                                                  "gay": {"public_key": pubs[i]}} for n, i in enumerate(ids)}}))
-    ports = _free_ports(3)
+    ports = free_ports(3)
     session = secrets.token_hex(6)
 
     def member(n, me, key):

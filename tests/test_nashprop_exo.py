@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from nashprop_adversary import ref_xor
-from test_nashprop import _free_ports
+from netutil import free_ports
 
 from exo_gay.errors import InputError
 from exo_gay.exotopology import fetch_node_ids
@@ -78,7 +78,7 @@ class _Exo:
 @pytest.mark.slow
 def test_three_members_from_exo_topology_agree_exactly():
     total = 600_000
-    ports = _free_ports(3)
+    ports = free_ports(3)
     session = secrets.token_hex(6)
     with _Exo(200, json.dumps(TOPOLOGY).encode()) as exo:
         procs = []
@@ -130,7 +130,7 @@ def test_bad_topology_answers_are_one_line_exit_2(cli, status, body, words):
 
 
 def test_unreachable_exo_api_is_one_line_exit_2(cli):
-    (port,) = _free_ports(1)  # nothing listens there now
+    (port,) = free_ports(1)  # nothing listens there now
     line = _one_error_line(cli, f"http://127.0.0.1:{port}")
     assert f"127.0.0.1:{port}/v1/topology" in line and "is exo running" in line
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from nashprop_adversary import ref_xor
-from test_nashprop import SEED, _results, _spawn, _Stderr
+from test_nashprop import SEED, _adversaries, _results, _spawn, _Stderr
 
 from exo_gay.nashprop.plan import Plan
 
@@ -44,12 +44,8 @@ def test_forged_final_injected_own_and_forged_signature_change_nothing(with_key,
     t0 = time.monotonic()
     procs = _spawn(names, total, adversary={eve: "honest"}, common=key,
                    attacks={eve: ("--forge-final", "--inject-own", "--forge-sig", *key)})
-    adv = procs.pop(eve)
-    try:
+    with _adversaries(procs, [eve]):
         res = _results(procs)
-    finally:
-        adv.terminate()
-        adv.communicate(timeout=30)
     _check_honest(res, f"0x{ref_xor(SEED, 0, total):016x}", t0)
     for _, doc, _err in res.values():
         assert doc["acting_root"] == order[0] and doc["checked_chain"] >= 1
@@ -105,13 +101,8 @@ def test_flood_from_an_outsider_and_a_member_ends_exact_within_the_bound():
     procs = _spawn(names, total, adversary={"flood": "outsider", loud: "honest"}, outsiders=("flood",),
                    common=("--timeout", "60"),
                    attacks={"flood": ("--flood", "1000000:5"), loud: ("--flood", "100000:20")})
-    advs = {n: procs.pop(n) for n in ("flood", loud)}
-    try:
+    with _adversaries(procs, ("flood", loud)):
         res = _results(procs)
-    finally:
-        for p in advs.values():
-            p.terminate()
-            p.communicate(timeout=30)
     _check_honest(res, f"0x{ref_xor(SEED, 0, total):016x}", t0, timeout=60)
 
 
@@ -127,12 +118,8 @@ def test_a_forged_final_from_the_acting_root_itself_is_refused():
     t0 = time.monotonic()
     procs = _spawn(names, total, adversary={root: "honest"}, common=("--timeout", "20"),
                    attacks={root: ("--forge-final",)})
-    adv = procs.pop(root)
-    try:
+    with _adversaries(procs, [root]):
         res = _results(procs)
-    finally:
-        adv.terminate()
-        adv.communicate(timeout=30)
     assert time.monotonic() - t0 < 20 + 15 + 30
     for name, (rc, doc, err) in res.items():
         assert "Traceback" not in err

@@ -7,7 +7,6 @@ empty folder.
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
 import re
@@ -17,7 +16,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CONFIGS, ROOT
+from conftest import CONFIGS, ROOT, parsers
 
 from exo_gay import cli as exo_cli
 
@@ -216,18 +215,6 @@ def test_an_option_before_its_command_says_where_it_goes(cli, tmp_path, args, me
 MY_COMMANDS = ("fingerprint", "colors", "gayhy", "bundle", "game")  # other commands' examples: their own tests
 
 
-def _parsers(parser, seen=None):
-    seen = set() if seen is None else seen
-    if id(parser) in seen:
-        return
-    seen.add(id(parser))
-    yield parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                yield from _parsers(sub, seen)
-
-
 def _example_lines(epilog: str) -> list[str]:
     """An epilog's examples as shell lines: continuations joined, comments dropped."""
     text = epilog.split("examples:", 1)[1].replace("\\\n", " ")
@@ -243,7 +230,7 @@ def _mine(line: str) -> bool:
                for argv in _commands(line))
 
 
-HELPS = {p.prog: _example_lines(p.epilog) for p in _parsers(exo_cli.build_parser())
+HELPS = {p.prog: _example_lines(p.epilog) for p in parsers(exo_cli.build_parser())
          if p.epilog and (p.prog == "exo-gay" or p.prog.split()[1] in MY_COMMANDS)}
 
 
@@ -283,7 +270,7 @@ def test_examples_never_overwrite_another_examples_output():
     """Across every --help: a file name that examples write is written by one command line only (the same
     bundle.json everywhere), so pasting examples from two helps never replaces one file with another."""
     writers: dict[str, set[str]] = {}
-    for p in _parsers(exo_cli.build_parser()):
+    for p in parsers(exo_cli.build_parser()):
         for line in _example_lines(p.epilog or "examples:"):
             for argv in _commands(line):
                 for out in _outputs(argv):

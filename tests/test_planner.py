@@ -109,21 +109,29 @@ def _check_shape(p: Problem, plan) -> None:
 OBJ = ["latency", "throughput", "ttft", "both"]
 
 
+def _against_brute_force(p, solver, objective, require_all, want):
+    """``solver``'s plan, checked in shape and to equal the brute force's value ``want``; None
+    where the brute force finds no plan (then the solver must refuse: PlanInfeasible)."""
+    if want is None:
+        with pytest.raises(PlanInfeasible):
+            solver(p, objective, require_all)
+        return None
+    plan = solver(p, objective, require_all)
+    _check_shape(p, plan)
+    assert plan.value == pytest.approx(want, rel=1e-9, abs=1e-9)
+    return plan
+
+
 @pytest.mark.parametrize("objective", OBJ)
 @pytest.mark.parametrize("require_all", [False, True])
 @SETTINGS
 @given(p=problems())
 def test_optimal_against_brute_force_over_orders_and_splits(p, objective, require_all):
-    want = brute_force(p, objective, require_all)
-    if want is None:
-        with pytest.raises(PlanInfeasible):
-            solve(p, objective, require_all)
+    plan = _against_brute_force(p, solve, objective, require_all, brute_force(p, objective, require_all))
+    if plan is None:
         return
-    plan = solve(p, objective, require_all)
-    _check_shape(p, plan)
     if require_all:
         assert all(e > s for s, e in plan.segments)
-    assert plan.value == pytest.approx(want, rel=1e-9, abs=1e-9)
     # the plan's figures are the time model's: evaluate() of its segments gives them again
     again = evaluate(p, plan.segments, objective)
     assert again.value == pytest.approx(plan.value, rel=1e-12, abs=1e-12)
@@ -136,14 +144,10 @@ def test_optimal_against_brute_force_over_orders_and_splits(p, objective, requir
 def test_given_ring_order_optimal_against_brute_force(p, objective, require_all):
     """exo v1 fixes the ring: solve() without choose_order keeps the nodes in the order given."""
     want = brute_force(p, objective, require_all, given_order=True)
-    if want is None:
-        with pytest.raises(PlanInfeasible):
-            solve_in_given_order(p, objective, require_all)
+    plan = _against_brute_force(p, solve_in_given_order, objective, require_all, want)
+    if plan is None:
         return
-    plan = solve_in_given_order(p, objective, require_all)
-    _check_shape(p, plan)
     assert plan.order == sorted(plan.order)  # the pipeline follows the given order
-    assert plan.value == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
 @pytest.mark.parametrize("objective", OBJ)

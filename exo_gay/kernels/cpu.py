@@ -7,7 +7,7 @@ use only.  Both libraries come with the ``[fast]`` extra (numba brings llvmlite)
 
 from __future__ import annotations
 
-from ..gayhy import GOLDEN32
+from ..gayhy import GOLDEN32, xor_function
 from ..spi import GOLDEN, INDEX_SPACE, MASK64
 from . import llvm_cpu
 
@@ -37,11 +37,7 @@ class NumbaCPUBackend:
     def xor_piece(self, seed: int, start: int, count: int, algorithm: str) -> int:
         if count == 0:
             return 0
-        if algorithm == "canonical":
-            return xor_canonical(seed, start, count)
-        if algorithm == "gayhy-turbo32":
-            return xor_turbo32(seed, start, count)
-        raise ValueError(f"unknown algorithm {algorithm!r}")
+        return xor_function(algorithm, xor_canonical, xor_turbo32)(seed, start, count)
 
     def furthest_piece(self, seed: int, start: int, count: int) -> tuple[int, int, int] | None:
         from . import games_numba

@@ -104,11 +104,7 @@ class NumpyCPU:
     name = "numpy"
 
     def xor_piece(self, seed: int, start: int, count: int, algorithm: str) -> int:
-        if algorithm == "canonical":
-            return xor_canonical(seed, start, count)
-        if algorithm == "gayhy-turbo32":
-            return xor_turbo32(seed, start, count)
-        raise ValueError(f"unknown algorithm {algorithm!r}")
+        return gayhy.xor_function(algorithm, xor_canonical, xor_turbo32)(seed, start, count)
 
     def furthest_piece(self, seed: int, start: int, count: int) -> tuple[int, int, int] | None:
         return _argmin(seed, start, count, lambda c: popcount(c ^ _FAR))

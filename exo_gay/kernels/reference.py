@@ -9,11 +9,7 @@ class PythonReference:
     name = "python"
 
     def xor_piece(self, seed: int, start: int, count: int, algorithm: str) -> int:
-        if algorithm == "canonical":
-            return spi.xor_range(seed, start, count)
-        if algorithm == "gayhy-turbo32":
-            return gayhy.turbo32_xor(seed, start, count)
-        raise ValueError(f"unknown algorithm {algorithm!r}")
+        return gayhy.xor_function(algorithm, spi.xor_range, gayhy.turbo32_xor)(seed, start, count)
 
     def furthest_piece(self, seed: int, start: int, count: int) -> tuple[int, int, int] | None:
         return spi.furthest_range(seed, start, count)
