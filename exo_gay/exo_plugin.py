@@ -27,7 +27,8 @@ ENV_STRATEGY = "EXO_PARTITIONING_STRATEGY"  # "gay" selects the strategy in exo'
 ENV_OBJECTIVE = "EXO_GAY_OBJECTIVE"  # the strategy's objective; latency unless set
 ENV_TFLOPS = "EXO_GAY_TFLOPS"  # a declared fp32 figure for a chip exo does not list
 ENV_MINER = "EXO_GAY_MINER"  # "1": the miner on exo's server + the color-rate FLOPS measurement (off by default)
-ENV_KEEP_ALL = "EXO_GAY_KEEP_ALL_NODES"  # "0": the plan may leave nodes out (latency drops slow ones)
+ENV_KEEP_ALL = "EXO_GAY_KEEP_ALL_NODES"  # "1": every node gets a layer where memory allows (default: a node is
+# kept only when it does not cost more; "0" says so explicitly)
 
 PLAN_LOG_PREFIX = "exo-gay: plan "  # + one JSON object per line, whenever a node's plan changes
 EXO_MODULES = ("exe.main", "exo.main")  # the order `--module` defaults in: the fork first
