@@ -174,3 +174,70 @@ def test_large_or_deep_json_is_refused_cheaply():
     with pytest.raises(InputError):
         R.loads(b" " * (R.MAX_MESSAGE + 1), "x")
     assert R.loads(json.dumps({"a": 1}).encode(), "x") == {"a": 1}
+
+
+class LossyNet(Net):
+    """Every member's first envelope to each other member is lost (zenoh dropped it under
+    congestion, or the receiver had no room for it: a burst of accusations filled its queue)."""
+
+    def __init__(self, *a, **kw):
+        self.lost: set[tuple[str, str]] = set()
+        super().__init__(*a, **kw)
+
+    def act(self, who, actions):
+        kept = []
+        for a in actions:
+            if isinstance(a, Send) and (who, a.to) not in self.lost:
+                self.lost.add((who, a.to))
+                continue
+            kept.append(a)
+        super().act(who, kept)
+
+
+def test_records_in_a_lost_envelope_are_sent_again():
+    """Records went once: a lost envelope left its receiver without them for good (it could
+    never check the sender's summary, nor the acting root's records, so the run hung)."""
+    net = LossyNet(["a", "b", "c", "d", "e"], 5000, k=2)
+    assert net.run(), {n: st.waiting_for() for n, st in net.st.items()}
+    assert {st.final.xor for st in net.st.values()} == {ref_xor(SEED, 0, 5000)}
+    assert len(net.lost) >= 4
+
+
+class LyingRootNet(LossyNet):
+    """And the root (position 0) commits to every leaf XORed with 1, as tests/nashprop_adversary.py
+    does in mode "lie"."""
+
+    def act(self, who, actions):
+        if who == Plan.make(SEED, self.total, self.names).order[0]:
+            kept = []
+            for a in actions:
+                if isinstance(a, Mine):
+                    vals = [leaf(la, lc) ^ 1 for la, lc in audit.leaf_ranges(a.start, a.count, self.leaves)]
+                    rec, tree = R.make_record(SESSION, who, a.v, a.j, a.start, a.count, vals)
+                    self.trees[(who, a.v, a.j)] = tree
+                    self.queue.append((who, Mined(rec, 0.0)))
+                else:
+                    kept.append(a)
+            actions = kept
+        super().act(who, actions)
+
+
+def test_a_lying_root_excluded_then_lost_envelopes_still_end_exact():
+    """The [0-lie] case without zenoh: every child names the root, the lowest child becomes the
+    acting root and mines the root's range again; the first envelope of every member to every
+    other is lost (after the exclusion, the new acting root's and its reporters' records)."""
+    names = ["a", "b", "c", "d"]
+    net = LyingRootNet(names, 4000, k=4)
+    liar = net.plan.order[0]
+    honest = [n for n in names if n != liar]
+
+    def done():
+        return all(net.st[n].final is not None for n in honest)
+
+    for _ in range(60):
+        if done():
+            break
+        net.run(rounds=1)
+    assert done(), {n: net.st[n].waiting_for() for n in honest}
+    assert {net.st[n].final.xor for n in honest} == {ref_xor(SEED, 0, 4000)}
+    assert all(liar in net.st[n].accused for n in honest)

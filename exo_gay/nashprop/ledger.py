@@ -75,6 +75,11 @@ class Ledger:
         have = self.sent.setdefault(dest, set())
         return [r for r in self.my_records if (r.of, r.j) not in have and (of is None or r.of == of)]
 
+    def resend(self, dest: str, of: int | None = None) -> list[R.PieceRecord]:
+        """My records ``dest`` was sent before (a message can be lost: they go again)."""
+        have = self.sent.get(dest, set())
+        return [r for r in self.my_records if (r.of, r.j) in have and (of is None or r.of == of)]
+
     def mark_sent(self, dest: str, recs: list[R.PieceRecord]) -> None:
         self.sent.setdefault(dest, set()).update((r.of, r.j) for r in recs)
 

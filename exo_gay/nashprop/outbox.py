@@ -50,26 +50,35 @@ class Outbox:
         if ack >= 0:  # I hold a Final I checked: the member I report to need not stay for me
             by_dest.setdefault(ack, [])
             self.st.acked_to.add(ack)
+        # a message can be lost (zenoh drops under congestion, a receiver drops what it has no
+        # room for): the records I sent go again with what the receiver needs them to check (my
+        # summary, the Final, an Own), and the acting root sends its records to its reporters
+        # every round until one says it audited them all (it cannot make the Final before)
+        root_waits = up < 0 and not had_final and not self.root_ready()
         out: list[Action] = []
         for dst, aggs in by_dest.items():
-            out += self._envelope(dst, aggs, dst in rec_dests, dst == ack)
+            out += self._envelope(dst, aggs, dst in rec_dests, dst == ack, root_waits)
         return out
 
-    def _envelope(self, dst: int, aggs: list, all_records: bool, ack: bool = False) -> list[Action]:
+    def _envelope(self, dst: int, aggs: list, all_records: bool, ack: bool = False,
+                  root_waits: bool = False) -> list[Action]:
         name = self.st.plan.order[dst]
+        book = self.st.book
         owns = [m for m in aggs if isinstance(m, Own)]
-        new = self.st.book.unsent(name) if all_records else []
+        finals = [m for m in aggs if isinstance(m, Final)]
+        sums = [m for m in aggs if isinstance(m, Summary)]
+        new = book.unsent(name) if all_records else []
+        old = book.resend(name) if all_records and (sums or finals or root_waits) else []
         evidence = {}
         for m in owns:
             if not all_records:
-                new += self.st.book.unsent(name, of=m.v)
-            if (name, m.v) not in self.st.book.sent_evidence:
-                evidence[str(m.v)] = self.st.book.evidence(m.v, self.st.plan.order[m.v])
-        finals = [m for m in aggs if isinstance(m, Final)]
-        sums = [m for m in aggs if isinstance(m, Summary)]
-        if not owns and not finals and not sums and not new and not ack:
+                new += book.unsent(name, of=m.v)
+                old += book.resend(name, of=m.v)
+            if (name, m.v) not in book.sent_evidence:
+                evidence[str(m.v)] = book.evidence(m.v, self.st.plan.order[m.v])
+        if not owns and not finals and not sums and not new and not old and not ack:
             return []
-        body: dict = {"from": self.st.cfg.me, "records": [r.to_json() for r in new],
+        body: dict = {"from": self.st.cfg.me, "records": [r.to_json() for r in new + old],
                       "agg": [m.encode().hex() for m in owns]}
         if ack:
             body["have_final"] = True

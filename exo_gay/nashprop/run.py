@@ -4,9 +4,9 @@ It opens the zenoh session (transport.py), settles the member set, turns zenoh c
 worker's results into typed events (events.py), calls the machine's ``sync()`` every ``--sync``
 seconds, and carries out the actions the machine returns. The shell also holds the bounds: a
 message is refused before it is parsed when its sender is not a member with a known key, when
-it is larger than MAX_MESSAGE, or when that sender already has MAX_QUEUED messages waiting; so
-the memory messages can hold is at most members x MAX_QUEUED x MAX_MESSAGE (n x 4 MiB), and the
-deadline is checked between every two events.
+it is larger than MAX_MESSAGE, or when that sender already has MAX_QUEUED messages (or as many
+accusations) waiting; so the memory messages can hold is at most members x 2 x MAX_QUEUED x
+MAX_MESSAGE (n x 8 MiB), and the deadline is checked between every two events.
 """
 
 from __future__ import annotations
@@ -89,28 +89,61 @@ class Member:
         self.scheduled_colors = 0
         self.dropped = 0
         self._seq = 0
-        self._queued: dict[str, int] = {}
+        self._queued: dict[tuple[str, str], int] = {}  # (message or accusation, sender) -> waiting
         self._members: frozenset[str] = frozenset()
         self._lock = threading.Lock()
+        self._bus = None  # set once the session is open: tokens reported gone are checked on it
+        self._checking: set[tuple[str, str]] = set()  # tokens reported gone, being checked
         self.stop = threading.Event()
 
     # ------------------------------------------------------------------ zenoh callbacks (zenoh's threads)
     def _on_member(self, name: str, pub: str, up: bool, mac: str | None) -> None:
-        if self.roster.token_ok(name, pub, mac):  # without the key, a token is not even queued
+        if not self.roster.token_ok(name, pub, mac):  # without the key, a token is not even queued
+            return
+        if up or self._bus is None:
             self.events.put(Live(name, pub, up, mac))
+            return
+        with self._lock:  # one check per token at a time
+            if (name, pub) in self._checking:
+                return
+            self._checking.add((name, pub))
+        threading.Thread(target=self._confirm_gone, args=(name, pub, mac), daemon=True).start()
 
-    def _admit(self, sender: str, payload) -> bytes | None:
-        """The payload's bytes when its sender may queue one more message; None (dropped)
-        otherwise. Nothing is parsed here."""
+    def _confirm_gone(self, name: str, pub: str, mac: str | None) -> None:
+        """A token reported gone counts once a liveliness query no longer finds it: zenoh can
+        report a live member's token gone (a route to it closed while another stays), and a
+        member counted gone has its range mined by others while it still reports. While the
+        token answers, it is asked again every second, so a real departure still counts."""
+        try:
+            while not self.stop.is_set():
+                try:
+                    present = self._bus.token_present(name, pub, mac, timeout=1.0)
+                except Exception:  # noqa: BLE001 - the session is closing
+                    return
+                if not present:
+                    self.events.put(Live(name, pub, False, mac))
+                    return
+                log.debug("%s's token was reported gone but answers: still counted up", name)
+                self.stop.wait(1.0)
+        finally:
+            with self._lock:
+                self._checking.discard((name, pub))
+
+    def _admit(self, sender: str, payload, kind: str = "message") -> bytes | None:
+        """The payload's bytes when its sender may queue one more message of that kind; None
+        (dropped) otherwise. Nothing is parsed here. Messages and accusations have their own
+        room: a burst of accusations (one per lying piece audited) must not crowd out the
+        sender's records and summary."""
         if (self.roster.key_of(sender) is None or len(payload) > R.MAX_MESSAGE
                 or (self.view_names is not None and sender not in self._members)):
             self.dropped += 1
             return None
         with self._lock:
-            if self._queued.get(sender, 0) >= MAX_QUEUED:
+            if self._queued.get((kind, sender), 0) >= MAX_QUEUED:
                 self.dropped += 1
+                log.debug("dropped one %s from %s (%d already wait)", kind, sender, MAX_QUEUED)
                 return None
-            self._queued[sender] = self._queued.get(sender, 0) + 1
+            self._queued[(kind, sender)] = self._queued.get((kind, sender), 0) + 1
         return payload.to_bytes()
 
     def _on_message(self, sender: str, payload) -> None:
@@ -119,7 +152,7 @@ class Member:
             self.events.put(Message(sender, data))
 
     def _on_accuse(self, sender: str, payload) -> None:
-        data = self._admit(sender, payload)
+        data = self._admit(sender, payload, "accusation")
         if data is not None:
             self.events.put(Accusation(sender, data))
 
@@ -141,7 +174,7 @@ class Member:
         ev = self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
         if isinstance(ev, Message | Accusation):
             with self._lock:
-                self._queued[ev.sender] -= 1
+                self._queued[("message" if isinstance(ev, Message) else "accusation", ev.sender)] -= 1
         return ev
 
     # ------------------------------------------------------------------ membership
@@ -282,6 +315,7 @@ class Member:
         finally:
             if dictionary:
                 os.unlink(dictionary)  # read when the session opens
+        self._bus = bus
         try:
             bus.watch_members(self._on_member)
             bus.listen(self._on_message)

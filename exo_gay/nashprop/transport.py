@@ -100,6 +100,13 @@ class Bus:
                 cb(parts[0], parts[1], sample.kind == zenoh.SampleKind.PUT, parts[2] if len(parts) == 3 else None)
         self._keep.append(self.z.liveliness().declare_subscriber(f"{self.root}/m/**", on, history=True))
 
+    def token_present(self, name: str, public_hex: str, mac: str | None, timeout: float) -> bool:
+        """Does the member's token answer a liveliness query now? (zenoh may report a token gone
+        while it lives: one of two routes to it closed)"""
+        tail = f"/{mac}" if mac else ""
+        replies = self.z.liveliness().get(f"{self.root}/m/{name}/{public_hex}{tail}", timeout=timeout)
+        return any(reply.ok is not None for reply in replies)
+
     # point to point (over pub/sub): the sender's name is the last chunk of the key, so a
     # message can be refused (unknown sender, too large, sender's queue full) before parsing
     def listen(self, cb: Callable[[str, bytes], None]) -> None:
