@@ -296,7 +296,8 @@ def test_twelve_members_agree_exactly():
 @pytest.mark.parametrize("victim_pos", [1, 0])  # an inner member; the root
 def test_member_killed_mid_run_survivors_exact(victim_pos):
     """The victim computes with the pure-Python backend (seconds for its range: sized work, no
-    sleep knob); it is killed once a survivor has audited its first published piece."""
+    sleep knob); it is killed once the survivor that takes over its range has audited one of its
+    published pieces (the taker keeps only pieces it audited itself)."""
     names = ["alpha", "bravo", "charlie", "delta", "echo"]
     total = 40_000_000  # the victim's 8e6 colors take seconds in pure Python, the others' milliseconds
     # position 1 is an inner node with children when k=4; position 0 the root: a real takeover
@@ -304,10 +305,14 @@ def test_member_killed_mid_run_survivors_exact(victim_pos):
     procs = _spawn(names, total, extra={victim: ("--backend", "python")})
     logs = {n: _Stderr(p) for n, p in procs.items()}
     logs[victim].wait_for("published records")
-    auditors = [n for n in names if n != victim]
+    # the taker, by the seed's rule: a dead member's nearest live ancestor, else the lowest live
+    # position of its subtree. With 5 members and k=4 the root (0) has children 1..4: the
+    # root's range goes to position 1, position 1's to the root.
+    order = Plan.make(SEED, total, names, 4).order
+    taker = order[1] if victim_pos == 0 else order[0]
     deadline = time.monotonic() + 120
     while not any(f"audit of {victim} piece" in line and line.rstrip().endswith(": ok")
-                  for n in auditors for line in list(logs[n].lines)):
+                  for line in list(logs[taker].lines)):
         assert procs[victim].poll() is None and time.monotonic() < deadline, "no audit of the victim's records"
         time.sleep(0.02)
     assert procs[victim].poll() is None, "the victim finished before it was killed"
