@@ -241,3 +241,47 @@ def test_a_lying_root_excluded_then_lost_envelopes_still_end_exact():
     assert done(), {n: net.st[n].waiting_for() for n in honest}
     assert {net.st[n].final.xor for n in honest} == {ref_xor(SEED, 0, 4000)}
     assert all(liar in net.st[n].accused for n in honest)
+
+
+class EvidenceLossNet(Net):
+    """Every envelope that carries an Own's evidence (the gone member's signed records) is lost
+    the first time for each receiver; read from the wire: {"body": "<json>", "sig": ...}."""
+
+    def __init__(self, *a, **kw):
+        self.lost: set[str] = set()
+        super().__init__(*a, **kw)
+
+    def act(self, who, actions):
+        kept = []
+        for a in actions:
+            if isinstance(a, Send) and "evidence" in json.loads(json.loads(a.data)["body"]) and a.to not in self.lost:
+                self.lost.add(a.to)
+                continue
+            kept.append(a)
+        super().act(who, kept)
+
+
+def test_an_own_whose_evidence_was_lost_is_still_checked():
+    """Position 1 dies after its parent audited its records: the parent (its miner) mines the
+    rest and sends an Own to position 2 (its composer) with 1's signed records as evidence. The
+    evidence went once: lost, the composer could never check the Own, and the run hung."""
+    names = ["a", "b", "c", "d", "e"]
+    net = EvidenceLossNet(names, 5000, k=2, pieces=4)
+    victim, miner, composer = net.plan.order[1], net.plan.order[0], net.plan.order[2]
+    # the victim's records reach its parent, which audits them; the victim has not reported yet
+    for _ in range(2):
+        while net.queue:
+            to, ev = net.queue.pop(0)
+            net.deliver(to, ev)
+        net.act(victim, net.st[victim].sync())
+    while net.queue:
+        to, ev = net.queue.pop(0)
+        net.deliver(to, ev)
+    assert net.st[miner].book.audited_by_me(1, victim)
+    for n in names:
+        if n != victim:
+            net.deliver(n, Live(victim, net.ids[victim].public_hex, False))
+    del net.st[victim]
+    assert net.run(rounds=60), {n: st.waiting_for() for n, st in net.st.items()}
+    assert composer in net.lost
+    assert {st.final.xor for st in net.st.values()} == {ref_xor(SEED, 0, 5000)}

@@ -32,10 +32,15 @@ class Inbox:
             log.info("%s: refused an Own for position %d from %s (not the miner the takeover rule names)",
                      self.st.cfg.me, v, sender)
             return
-        if self.st.node.own.get(v) == own.xor or v in self.st.owns_pending and self.st.owns_pending[v][1] == own.xor:
+        if self.st.node.own.get(v) == own.xor:
+            return
+        pending = self.st.owns_pending.get(v)
+        if pending is not None and pending[1] == own.xor and not evidence:
             return
         gone = self.st.plan.order[v]
-        vals: dict[int, int] = {}
+        # evidence that came with an earlier copy of the same Own counts too (copies without
+        # it, or with only part of it, follow a lost envelope)
+        vals: dict[int, int] = dict(pending[2]) if pending is not None and pending[1] == own.xor else {}
         raws = evidence.get(str(v), []) if isinstance(evidence, dict) else []
         for raw in raws[:64] if isinstance(raws, list) else []:
             try:

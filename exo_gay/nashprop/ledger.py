@@ -17,7 +17,7 @@ class Ledger:
         self.pending: set[tuple[int, int]] = set()  # audits not finished
         self.scheduled: set[tuple[int, int]] = set()
         self.sent: dict[str, set[tuple[int, int]]] = {}  # destination -> my records it has
-        self.sent_evidence: set[tuple[str, int]] = set()
+        self.own_sends: dict[tuple[str, int], int] = {}  # (receiver, gone position): Owns sent
         self._grids: dict[int, list[tuple[int, int]]] = {}
 
     def grid(self, v: int) -> list[tuple[int, int]]:
