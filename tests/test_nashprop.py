@@ -469,6 +469,20 @@ def test_bad_input_is_exit_2(cli):
     assert r.returncode == 2 and "did you mean python?" in r.stderr
 
 
+def test_a_listen_endpoint_in_use_is_one_line_exit_2(cli):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = cli("nashprop", "--members", "a,b", "--me", "a", "--total", "100", "--no-scout", "--wait", "5",
+                "--listen", f"tcp/127.0.0.1:{port}", "--session", secrets.token_hex(6), timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert f"127.0.0.1:{port}" in r.stderr and "zenoh could not open a session" in r.stderr
+    assert ".rs:" not in r.stderr  # zenoh's Rust source locations are left out
+
+
 def test_one_member_text_result_fits_80_columns(cli):
     r = cli("nashprop", "--members", "solo", "--me", "solo", "--total", "1e6", "--no-scout", "--sync", "0.1",
             "--session", secrets.token_hex(6), timeout=60)

@@ -68,13 +68,21 @@ def _with_sender(cb: Callable[[str, bytes], None]) -> Callable:
     return on
 
 
+def _short(e: Exception) -> str:
+    """zenoh's message without the Rust source locations (" at /root/.cargo/...rs:61.")."""
+    return re.sub(r"\s+at \S+\.rs:\d+\.?", "", str(e)).replace("[", "").replace("]", "").strip()
+
+
 class Bus:
     """One member's zenoh session under one session prefix."""
 
     def __init__(self, session_id: str, name: str, cfg: zenoh.Config):
         self.root = f"{PREFIX}/{session_id}"
         self.name = name
-        self.z = zenoh.open(cfg)
+        try:
+            self.z = zenoh.open(cfg)
+        except zenoh.ZError as e:  # nothing started yet: an endpoint in use, an address not here
+            raise InputError(f"zenoh could not open a session: {_short(e)}") from None
         self._keep: list = []
 
     def close(self) -> None:
@@ -87,7 +95,7 @@ class Bus:
             self.z.close()
         except zenoh.ZError as e:  # e.g. "close operation timed out" with a peer cut off: the
             # run's result is already decided, and the process exits anyway
-            log.warning("%s: zenoh session did not close cleanly: %s", self.name, str(e).split(" at ")[0])
+            log.warning("%s: zenoh session did not close cleanly: %s", self.name, _short(e))
 
     # membership
     def announce(self, public_hex: str, mac: str | None = None) -> None:
