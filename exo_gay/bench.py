@@ -301,12 +301,12 @@ def run_bench(seconds: float = 1.0, threads: list[int] | None = None, with_games
 
 
 def render_bench(report: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from .cliutil import narrow_console
     from .units import human_count, human_rate
 
-    console = Console()
+    console = narrow_console()
     m = report["machine"]
     table = Table(title=f"exo-gay bench: {m['cpu']}, {m['cores']} cores, {m['system']}, Python {m['python']}")
     for col in ("backend", "what", "threads", "colors/s", "count", "seconds"):

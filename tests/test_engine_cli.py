@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -112,6 +113,15 @@ def test_bench_text_prints_the_c_comparison_it_ran(cli):
     assert r.returncode == 0, r.stderr
     assert "C comparison skipped" not in r.stdout
     assert "ours (this CPU)" in r.stdout
+
+
+def test_bench_table_fits_80_columns_on_a_wide_terminal(cli):
+    r = cli("bench", "--seconds", "0.05", "--threads", "1", "--no-c", "--no-games",
+            env={**os.environ, "COLUMNS": "200"}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("colors/s" in line for line in lines)
+    assert max(len(line) for line in lines) <= 80, r.stdout
 
 
 def test_help_lists_commands(cli):
