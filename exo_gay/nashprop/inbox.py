@@ -34,13 +34,14 @@ class Inbox:
             return
         if self.st.node.own.get(v) == own.xor:
             return
-        pending = self.st.owns_pending.get(v)
-        if pending is not None and pending[1] == own.xor and not evidence:
-            return
-        gone = self.st.plan.order[v]
         # evidence that came with an earlier copy of the same Own counts too (copies without
         # it, or with only part of it, follow a lost envelope)
-        vals: dict[int, int] = dict(pending[2]) if pending is not None and pending[1] == own.xor else {}
+        pending = self.st.owns_pending.get(v)
+        same = pending if pending is not None and pending[1] == own.xor else None
+        if same is not None and not evidence:
+            return
+        gone = self.st.plan.order[v]
+        vals: dict[int, int] = dict(same[2]) if same is not None else {}
         raws = evidence.get(str(v), []) if isinstance(evidence, dict) else []
         for raw in raws[:64] if isinstance(raws, list) else []:
             try:
