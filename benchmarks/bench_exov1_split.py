@@ -84,8 +84,9 @@ def main() -> int:
     def chip_gbps(chip: str) -> float:
         found = lookup(chip)
         return found[1].gbps if found else 0.0
-    from exo_gay.exov1.plan import NodeInfo, PlacementError, problem_for, ring_nodes
+    from exo_gay.exov1.plan import NodeInfo, PlacementError, ring_nodes
     from exo_gay.strategies.planner import evaluate
+    from exo_gay.strategies.problem import make_problem
 
     cards_dir = Path(os.environ["EXO_V1_CARDS"])
     rows = []
@@ -100,7 +101,7 @@ def main() -> int:
             card = V1Card.from_mapping(mc.model_dump())
             costs = card_costs(card)
             ring = ring_nodes(infos, 0.0, gbps)  # headroom 0: both splits measured against what exo reports
-            problem = problem_for(costs, ring, args.context, 3.0)
+            problem = make_problem(costs, ring, args.context, 3.0)
             row = {"cluster": cname, "model": card.model_id, "kind": "MoE" if active_share(card) else "dense",
                    "gb": round(card.storage_bytes / GB, 1), "n_layers": card.n_layers}
             try:

@@ -8,8 +8,9 @@ import pytest
 from exo_v1_env import exo_v1_cards  # noqa: F401  (the session fixture)
 
 from exo_gay.exov1.cards import V1Card, active_share, card_costs, kv_per_token, streamed_bytes
-from exo_gay.exov1.plan import NodeInfo, PlacementError, check_split, problem_for, ring_nodes
+from exo_gay.exov1.plan import NodeInfo, PlacementError, check_split, ring_nodes
 from exo_gay.strategies.planner import evaluate
+from exo_gay.strategies.problem import make_problem
 
 tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else None
 if tomllib is None:
@@ -71,7 +72,7 @@ def infos(*gb):
 def test_moe_time_reads_only_active_experts(exo_v1_cards):  # noqa: F811
     q = card_costs(load(exo_v1_cards, "mlx-community--Qwen3-30B-A3B-4bit"))
     ring = ring_nodes(infos((40, "Apple M4 Pro"), (40, "Apple M4")))
-    p = problem_for(q, ring, context=0, hop_ms=0)
+    p = make_problem(q, ring, context=0, hop_ms=0)
     assert p.mem_bytes[0] == q.layers[0].weights
     assert p.time_bytes[0] == pytest.approx(q.layers[0].ffn_active, rel=1e-9)
     # a token on one M4 Pro (273 GB/s, Apple's figure, bucketed by 5%) reads ~1/10 of the 17.6 GB

@@ -152,13 +152,6 @@ def ring_nodes(infos: Sequence[NodeInfo], headroom: float = HEADROOM,
 
 # ----------------------------------------------------------------------------- the plan
 
-def problem_for(costs: ModelCosts, ring: Sequence[Node], context: int = DEFAULT_CONTEXT,
-                hop_ms: float = DEFAULT_HOP_MS) -> Problem:
-    """The planner's Problem: memory holds every expert of a mixture-of-experts layer, a token's time
-    counts only the bytes it reads (LayerCost.ffn_active, which make_problem honours)."""
-    return make_problem(costs, ring, context, hop_ms)
-
-
 def our_plan(problem: Problem, objective: str = "latency") -> Plan:
     """Every node of exo's ring gets at least one layer (the ring is exo's); PlacementError if none fits."""
     try:
@@ -249,7 +242,7 @@ def plan_placement(instance: Any, state: Mapping, context: int = DEFAULT_CONTEXT
     if costs.n_layers != placement.slots[-1].end and placement.slots[-1].end:
         raise PlacementError(f"exo's shards end at layer {placement.slots[-1].end}, its card says "
                              f"{costs.n_layers} layers")
-    problem = problem_for(costs, ring, context, hop_ms)
+    problem = make_problem(costs, ring, context, hop_ms)
     plan = our_plan(problem, objective)
     check_split(plan.segments, costs.n_layers, plan.mem_bytes, infos)
     exo_plan = evaluate(problem, placement.segments, objective)
