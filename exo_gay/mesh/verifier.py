@@ -115,9 +115,14 @@ class Verifier:
         for p in proofs:
             await self._recompute(m, start, count, p.index, ranges[p.index], p.value)
 
-    async def _recompute(self, m: Any, start: int, count: int, k: int, leaf: tuple[int, int], claimed: Any) -> None:
+    async def _recompute(self, m: Any, start: int, count: int, k: int, leaf: tuple[int, int], claimed: Any,
+                         as_text: bool = False) -> None:
+        """Leaf k recomputed here against the miner's value (``as_text``: a game's leaf value as the
+        miner wrote it, compared as text)."""
         a, n = leaf
         truth = await self.local(a, n)
+        if as_text:
+            truth = value_to_text(self.reduction, truth)
         self.audits_made += 1
         self.audit_colors += n
         if truth != claimed:
@@ -131,11 +136,4 @@ class Verifier:
         digest = hashlib.sha256("\0".join(ans.leaf_values).encode()).digest()
         ranges = audit.leaf_ranges(start, count)
         for k in audit.choose_leaves(secrets.token_bytes(32), digest, len(ranges), self.audits):
-            a, n = ranges[k]
-            truth = value_to_text(self.reduction, await self.local(a, n))
-            self.audits_made += 1
-            self.audit_colors += n
-            if truth != ans.leaf_values[k]:
-                m.audits_failed += 1
-                raise Lie(f"leaf {k} of [{start}, +{count}) recomputed by the coordinator differs")
-            m.audits_passed += 1
+            await self._recompute(m, start, count, k, ranges[k], ans.leaf_values[k], as_text=True)
