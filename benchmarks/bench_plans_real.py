@@ -57,6 +57,7 @@ sys.path.insert(0, str(TESTS))
 import exo_legacy_env  # noqa: E402
 from netutil import ExoNodes  # noqa: E402
 
+from exo_gay.hostinfo import cpu_model  # noqa: E402
 from exo_gay.strategies.exo_split import exo_default, exo_layers, plan_fractions  # noqa: E402
 from exo_gay.strategies.gay_strategy import GayShardingStrategy  # noqa: E402
 from exo_gay.strategies.planner import evaluate  # noqa: E402
@@ -459,7 +460,7 @@ def run(a, quotas: dict[str, float], cg: CpuCgroups) -> int:
     fit = fit_scale_and_hop(plans)
     model_order = [p["name"] for p in sorted(plans, key=lambda p: p["predicted_ms_per_token"])]
     measured_order = [p["name"] for p in sorted(plans, key=lambda p: p["measured"]["decode_ms_per_token"])]
-    result = {"machine": {"cpu": _cpu(), "cores": os.cpu_count()}, "quotas_cpus": quotas,
+    result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count()}, "quotas_cpus": quotas,
               "cgroup": {"version": cg.version, "limits": cg.limits()}, "measured_speeds": measured,
               "model": {**info, "dir": str(model), "hidden": a.hidden, "layers": LAYERS},
               "tokens": a.tokens, "repeats": a.repeats, "via": via, "plans": plans,
@@ -468,7 +469,7 @@ def run(a, quotas: dict[str, float], cg: CpuCgroups) -> int:
     if a.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"legacy exo MLX ring on {_cpu()} ({os.cpu_count()} cores), CPU quotas {quotas}, "
+    print(f"legacy exo MLX ring on {cpu_model()} ({os.cpu_count()} cores), CPU quotas {quotas}, "
           f"{a.tokens} tokens x {a.repeats} requests per plan (medians), requests to {via}")
     print("speeds measured in each cgroup: " + ", ".join(
         f"{i} {m['mem_bandwidth_gbs']:.2f} GB/s" for i, m in measured.items()) + f"; model hop {DEFAULT_HOP_MS} ms")
@@ -480,14 +481,6 @@ def run(a, quotas: dict[str, float], cg: CpuCgroups) -> int:
         print(f"least squares over the plans: measured ms/token = {fit['scale']:.2f} x the model's streaming term "
               f"{fit['hop_ms']:+.1f} ms per hop (the model: 1 x, {DEFAULT_HOP_MS} ms per hop)")
     return 0
-
-
-def _cpu() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

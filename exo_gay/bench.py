@@ -26,6 +26,7 @@ from statistics import median
 from typing import Any, Callable
 
 from .gayhy import ALGORITHMS, INDEX_SPACES
+from .hostinfo import cpu_flags, cpu_model
 from .kernels import BackendRefused, backend_names, get_backend
 from .reductions import XOR
 from .registry import get_reduction, reduction_names
@@ -41,25 +42,10 @@ COMPARISON_HINT = ("the side-by-side rows against hand-written C loops run from 
 
 # --- the machine and its load ------------------------------------------------------------
 
-def cpu_flags() -> set[str]:
-    """This CPU's flags (/proc/cpuinfo; empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next((ln for ln in f if ln.startswith(("flags", "Features"))), "").partition(":")[2].split())
-    except OSError:
-        return set()
-
-
 def machine() -> dict[str, Any]:
     """CPU model, cores, vector flags, versions, and the target the compiled kernel is built for."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.partition(":")[2].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
     flags = cpu_flags()
-    out: dict[str, Any] = {"cpu": cpu, "cores": default_threads(),
+    out: dict[str, Any] = {"cpu": cpu_model(), "cores": default_threads(),
                            "system": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
                            "vector_flags": sorted(f for f in flags if f.startswith(("avx", "sse4", "fma", "neon",
                                                                                    "asimd", "sve")))}

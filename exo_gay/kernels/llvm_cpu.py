@@ -10,7 +10,7 @@ time.  LLVM lowers the 64-bit vector multiply to ``vpmullq`` where the CPU has A
 Why not numba (docs/kernel.md): importing numba costs a fresh process about 0.4 s of CPU
 before its first color, which a short run cannot afford; llvmlite (numba's own LLVM binding,
 installed with it) loads cached machine code in a few milliseconds.  The machine code is
-cached per CPU, features, llvmlite and this file's text in ``cache_dir()``, outside
+cached per CPU, features, llvmlite and this file's text in ``hostinfo.cache_root()``, outside
 site-packages; a read-only or missing cache folder only means compiling (about 0.1 s).
 
 The call goes through ctypes, which releases the GIL: the runner gets all cores from plain
@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 
 from ..gayhy import GOLDEN32, MIX1_32, MIX2_32
+from ..hostinfo import cache_root
 from ..spi import GOLDEN, MIX1, MIX2
 
 # name -> (bits, golden, multiplier 1, multiplier 2, the three shifts)
@@ -39,13 +40,6 @@ ACCUMULATORS = 2  # independent vectors per step: 2 measured faster than 4 or 8 
 
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}  # "engine", "target", and one ctypes function per hash
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels live: $EXO_GAY_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/exo-gay."""
-    base = os.environ.get("EXO_GAY_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "exo-gay")
-    return Path(base)
 
 
 def target() -> tuple[str, str]:
@@ -209,7 +203,7 @@ def _cache_file(name: str, features: str, triple: str) -> Path:
 
     key = hashlib.sha256("\0".join((Path(__file__).read_text(), name, features, triple,
                                     llvmlite.__version__)).encode()).hexdigest()[:24]
-    return cache_dir() / "kernels" / f"xor-{name}-{key}.o"
+    return cache_root() / "kernels" / f"xor-{name}-{key}.o"
 
 
 def _object_code(tm, name: str, features: str, use_cache: bool) -> tuple[bytes, str | None]:

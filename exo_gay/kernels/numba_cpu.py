@@ -2,7 +2,7 @@
 
 numba caches compiled code beside the module by default, i.e. inside site-packages, where it
 outlives ``pip uninstall``.  ``cached_njit`` points the cache of our functions (only ours:
-numba's setting is restored after each decoration) at ``llvm_cpu.cache_dir() / "numba"``,
+numba's setting is restored after each decoration) at ``hostinfo.cache_root() / "numba"``,
 unless the user chose a folder with NUMBA_CACHE_DIR.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit
 from numba.core import config
 
+from ..hostinfo import cache_root
 from ..spi import MIX1, MIX2
-from .llvm_cpu import cache_dir
 
 _M1 = np.uint64(MIX1)
 _M2 = np.uint64(MIX2)
@@ -27,7 +27,7 @@ def _our_cache_dir():
     if config.CACHE_DIR:  # the user's NUMBA_CACHE_DIR wins
         yield
         return
-    config.CACHE_DIR = str(cache_dir() / "numba")
+    config.CACHE_DIR = str(cache_root() / "numba")
     try:
         yield
     finally:

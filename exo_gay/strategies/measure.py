@@ -6,7 +6,8 @@ engines); on a GPU node the chip table's figure is the right one, and a measurem
 when asked for (a cluster file entry or GayShardingStrategy(measured=...) wins over the table).
 
 The result is cached per machine (host name, CPU model, core count, numpy version) under
-${EXO_GAY_CACHE:-~/.cache/exo-gay}/machine/, never inside site-packages, so a node measures once.
+hostinfo.cache_root()/machine/ ($EXO_GAY_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/exo-gay), never
+inside site-packages, so a node measures once.
 """
 
 from __future__ import annotations
@@ -20,30 +21,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..hostinfo import cache_root, cpu_model
+
 STREAM_BYTES = 256 * 2**20  # large enough to leave every CPU cache
 MATMUL_N = 1024
 REPEATS = 3
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("EXO_GAY_CACHE") or os.path.join(Path.home(), ".cache", "exo-gay")
-    return Path(root) / "machine"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cache_root() / "machine"
 
 
 def machine_key() -> str:
     import numpy as np
 
-    ident = "|".join((socket.gethostname(), _cpu_model(), str(os.cpu_count()), np.__version__, platform.machine()))
+    ident = "|".join((socket.gethostname(), cpu_model(), str(os.cpu_count()), np.__version__, platform.machine()))
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
@@ -89,7 +81,7 @@ def measure_machine(refresh: bool = False) -> dict[str, Any]:
             pass
     data = {"mem_bandwidth_gbs": round(stream_gbps(), 2), "tflops": round(matmul_tflops(), 4),
             "how": f"numpy on the CPU: copy of {STREAM_BYTES >> 20} MiB, float32 {MATMUL_N}^2 matmul, "
-                   f"best of {REPEATS}", "cpu": _cpu_model(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                   f"best of {REPEATS}", "cpu": cpu_model(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                           time.gmtime())}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
