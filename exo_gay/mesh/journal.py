@@ -128,13 +128,7 @@ def _read_seal(path: str) -> dict | None:
 
 
 def _write_seal(path: str, key: bytes, last: str) -> None:
-    tmp = seal_path(path) + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(json.dumps({"key": key.hex(), "last": last}))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, seal_path(path))
+    jsonfile.atomic_write(seal_path(path), json.dumps({"key": key.hex(), "last": last}), mode=0o600)
 
 
 def _check(ev: dict, mac: Any, key: bytes, prev: bytes, where: str) -> bytes:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hostinfo import cache_root, cpu_model
+from ..jsonfile import atomic_write
 
 STREAM_BYTES = 256 * 2**20  # large enough to leave every CPU cache
 MATMUL_N = 1024
@@ -85,9 +86,7 @@ def measure_machine(refresh: bool = False) -> dict[str, Any]:
                                                                                           time.gmtime())}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
+        atomic_write(str(path), json.dumps(data))  # nodes on one host may measure at once
     except OSError:
         pass  # an unwritable cache only costs a new measurement next time
     return {**data, "cached": ""}
