@@ -26,9 +26,9 @@ import logging
 from typing import Any, Callable, Mapping, Sequence
 
 from ..strategies.nodes import HEADROOM
-from ..strategies.problem import DEFAULT_CONTEXT, DEFAULT_HOP_MS, make_problem
+from ..strategies.problem import DEFAULT_CONTEXT, DEFAULT_HOP_MS
 from .cards import V1Card, card_costs
-from .plan import NodeInfo, PlacementError, check_split, our_plan, ring_nodes
+from .plan import NodeInfo, PlacementError, our_plan, ring_nodes
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ def plan_segments(model_card: Any, node_ids: Sequence[str], node_memory: Mapping
                               str(getattr(ident, "friendly_name", "") or "")))
     ring = ring_nodes(infos, headroom, {str(k): v for k, v in (gbps or {}).items()})
     costs = card_costs(card)
-    plan = our_plan(make_problem(costs, ring, context, hop_ms), objective)
-    check_split(plan.segments, costs.n_layers, plan.mem_bytes, infos)
+    _, plan = our_plan(costs, ring, infos, context, hop_ms, objective)
     return list(plan.segments)
 
 

@@ -152,12 +152,18 @@ def ring_nodes(infos: Sequence[NodeInfo], headroom: float = HEADROOM,
 
 # ----------------------------------------------------------------------------- the plan
 
-def our_plan(problem: Problem, objective: str = "latency") -> Plan:
-    """Every node of exo's ring gets at least one layer (the ring is exo's); PlacementError if none fits."""
+def our_plan(costs: ModelCosts, ring: Sequence[Node], infos: Sequence[NodeInfo], context: int = DEFAULT_CONTEXT,
+             hop_ms: float = DEFAULT_HOP_MS, objective: str = "latency") -> tuple[Problem, Plan]:
+    """The planner's problem and our split of it, checked (check_split: exo's master posts what it is
+    given). Every node of exo's ring gets at least one layer (the ring is exo's); PlacementError if
+    none fits."""
+    problem = make_problem(costs, ring, context, hop_ms)
     try:
-        return solve(problem, objective, require_all=True)
+        plan = solve(problem, objective, require_all=True)
     except PlanInfeasible as e:
         raise PlacementError(f"no feasible plan on exo's {problem.n_nodes}-node ring: {e}") from None
+    check_split(plan.segments, costs.n_layers, plan.mem_bytes, infos)
+    return problem, plan
 
 
 def check_split(segments: Sequence[tuple[int, int]], n_layers: int, held: Sequence[float],
@@ -242,9 +248,7 @@ def plan_placement(instance: Any, state: Mapping, context: int = DEFAULT_CONTEXT
     if costs.n_layers != placement.slots[-1].end and placement.slots[-1].end:
         raise PlacementError(f"exo's shards end at layer {placement.slots[-1].end}, its card says "
                              f"{costs.n_layers} layers")
-    problem = make_problem(costs, ring, context, hop_ms)
-    plan = our_plan(problem, objective)
-    check_split(plan.segments, costs.n_layers, plan.mem_bytes, infos)
+    problem, plan = our_plan(costs, ring, infos, context, hop_ms, objective)
     exo_plan = evaluate(problem, placement.segments, objective)
     rep = Report(costs.model_id, costs.n_layers, context, objective, costs.source)
     for j, (n, info) in enumerate(zip(ring, infos, strict=True)):
