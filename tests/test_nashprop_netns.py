@@ -154,7 +154,10 @@ def test_a_partition_that_heals_never_verifies_without_audits(lan, keyfile):
             assert rc == 0 and doc["xor"] == want
         else:
             assert rc == 1
-    # the cut-off host alone has nobody to audit it: if it noticed the others gone it cannot have
-    # printed a result (it may have noticed nothing, when the links outlived the cut)
+    # the cut-off host alone has nobody to audit it: with both others counted gone it cannot have
+    # printed a result. It may have noticed nothing (the links outlived the cut), or only one of
+    # them gone (seen in CI: n2 exact with gone ["n1"]): a member still live in its view audited
+    # its records, and the Final it took was checked down its chain to its own summary.
     doc = res["n2"][1]
-    assert not doc["verified"] or doc["gone"] == [], doc
+    if doc["verified"]:
+        assert set(doc["gone"]) != {"n0", "n1"}, doc
