@@ -156,7 +156,7 @@ def test_a_partition_that_heals_never_verifies_without_audits(lan, keyfile):
             assert rc == 1
     # the cut-off host alone has nobody to audit it: with both others counted gone it cannot have
     # printed a result. It may have noticed nothing (the links outlived the cut), or only one of
-    # them gone (seen in CI: n2 exact with gone ["n1"]): a member still live in its view audited
+    # them gone (seen in a full run: n2 exact with gone ["n1"]): a member still live in its view audited
     # its records, and the Final it took was checked down its chain to its own summary.
     doc = res["n2"][1]
     if doc["verified"]:
