@@ -160,4 +160,4 @@ def test_a_partition_that_heals_never_verifies_without_audits(lan, keyfile):
     # its records, and the Final it took was checked down its chain to its own summary.
     doc = res["n2"][1]
     if doc["verified"]:
-        assert set(doc["gone"]) != {"n0", "n1"}, doc
+        assert set(doc["gone"]) != {"n0", "n1"}, (doc, {n: err[-3000:] for n, (_, _, err) in res.items()})
